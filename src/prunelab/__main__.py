@@ -1,0 +1,3 @@
+from prunelab.cli.main import main
+
+raise SystemExit(main())

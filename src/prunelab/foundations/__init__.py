@@ -1,0 +1,1 @@
+"""Small pieces every other package uses: the error type and safe file writing."""

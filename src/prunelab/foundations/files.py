@@ -1,0 +1,51 @@
+"""Atomic file writing: write to a temporary file in the same folder, fsync, then rename.
+
+A crash or a full disk mid-write leaves the old file (or no file), never a truncated one.
+"""
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from prunelab.errors import PrunelabError
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="wb"):
+    """Yield a file object; on clean exit the file replaces ``path`` in one rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise PrunelabError(f"could not write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def write_bytes(path, data: bytes) -> None:
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def write_text(path, text: str) -> None:
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+
+
+def write_json(path, value) -> None:
+    write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def _remove_quietly(path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
