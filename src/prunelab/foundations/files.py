@@ -19,6 +19,7 @@ def atomic_open(path, mode="wb"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a result file should be readable like any other
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()

@@ -1,0 +1,1 @@
+"""The `prunelab` command: one subcommand per stage, plus `run`, the main job."""

@@ -1,0 +1,108 @@
+"""The subcommands. Each `register_*` adds its flags and sets `handler`."""
+
+import json
+import sys
+
+from prunelab import data
+from prunelab.cli.settings import add_arguments, build_config
+from prunelab.cli.sources import load_source
+from prunelab.errors import PrunelabError
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def register_data(parser):
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fetch = sub.add_parser("fetch", help="make a dataset available in the local cache")
+    fetch.add_argument("--dataset", default="mnist", help=f"one of {', '.join(data.DATASETS)}")
+    fetch.add_argument("--data-dir", help="a folder holding the four official IDX files")
+    fetch.set_defaults(handler=data_fetch)
+
+
+def data_fetch(args):
+    result = data.fetch(args.dataset, data_dir=args.data_dir)
+    print(f"{result.dataset}: from {result.source}")
+    for path in result.cache_files:
+        print(f"  {path}")
+
+
+def register_pipeline(parser, stop: str, preset: str | None):
+    add_arguments(parser, default_preset=preset)
+    parser.set_defaults(handler=lambda args: pipeline(args, stop))
+
+
+def pipeline(args, stop: str):
+    from prunelab.pruning.report import format_table
+    from prunelab.runs import pipeline as runs
+
+    config = build_config(args)
+    summary = runs.execute(config, runs_dir=args.runs_dir, log=log, stop=stop)
+    print(f"run: {summary['run_dir']}")
+    print_accuracy(summary)
+    if "pruned" in summary:
+        print(format_table(summary["pruned"]["layers"]))
+
+
+def print_accuracy(summary):
+    where = summary["evaluated_on"]
+    for stage in ("dense", "pruned"):
+        if stage in summary:
+            s = summary[stage]
+            print(f"{stage:<7} {where} accuracy {100 * s['test_accuracy']:.2f}% ({s['test_errors']} errors)  "
+                  f"weights {s['weights_nonzero']:,}/{s['weights_total']:,}  MACs {s['macs']:,}")
+
+
+def register_evaluate(parser):
+    parser.add_argument("source", help="a run directory or a .pt state_dict")
+    parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
+    parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--dataset", help="override the dataset (default: the run's, else mnist)")
+    parser.add_argument("--data-dir", help="a folder holding the four official IDX files")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(handler=evaluate)
+
+
+def evaluate(args):
+    import torch
+
+    from prunelab.training.loop import evaluate as run_evaluation
+
+    model, name, dataset = load_source(args.source, args.stage, args.model)
+    dataset = args.dataset or dataset or "mnist"
+    splits = data.load(dataset, data_dir=args.data_dir)
+    result = run_evaluation(model, torch.from_numpy(splits.test_images), torch.from_numpy(splits.test_labels))
+    result.update(model=name, dataset=dataset)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{name} on {dataset} test: accuracy {100 * result['test_accuracy']:.2f}% "
+              f"({result['test_errors']} errors of {len(splits.test_images)})")
+
+
+def register_export(parser):
+    parser.add_argument("source", help="a run directory or a .pt state_dict")
+    parser.add_argument("--format", required=True, choices=("onnx", "state_dict"))
+    parser.add_argument("--output", required=True, help="file to write")
+    parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
+    parser.add_argument("--model", help="architecture of a .pt file")
+    parser.set_defaults(handler=export)
+
+
+def export(args):
+    from prunelab import export as exporter
+
+    model, name, _ = load_source(args.source, args.stage, args.model)
+    path = exporter.export(model, args.format, args.output)
+    print(f"wrote {path} ({args.format}, {name}, pruning permanent)")
+
+
+COMMANDS = {
+    "data": (register_data, "fetch datasets"),
+    "train": (lambda p: register_pipeline(p, "dense", None), "train a dense model (a run's first stage)"),
+    "prune": (lambda p: register_pipeline(p, "pruned", None), "train, then prune and retrain"),
+    "run": (lambda p: register_pipeline(p, "all", "main"), "the main job: every stage end to end (preset 'main')"),
+    "evaluate": (register_evaluate, "test accuracy of a run's model or a saved model"),
+    "export": (register_export, "export a model with pruning made permanent (ONNX or state_dict)"),
+}

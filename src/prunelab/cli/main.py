@@ -1,0 +1,27 @@
+"""Entry point: parse the subcommand, run it, turn PrunelabError into a one-line message."""
+
+import argparse
+import sys
+
+from prunelab.cli import commands
+from prunelab.errors import PrunelabError
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="prunelab", description="Prune, quantize and encode LeNet models; measure the cost.")
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (register, help_text) in commands.COMMANDS.items():
+        register(sub.add_parser(name, help=help_text, description=help_text))
+    return root
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except PrunelabError as exc:
+        print(f"prunelab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("prunelab: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130

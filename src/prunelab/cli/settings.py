@@ -1,0 +1,65 @@
+"""Command-line flags that build a RunConfig: preset or --config file, then overrides."""
+
+from prunelab import presets
+from prunelab.errors import PrunelabError
+from prunelab.runs.config import RunConfig, load_toml, set_value
+
+# flag -> dotted setting
+SHORTCUTS = {
+    "model": "model", "dataset": "data.dataset", "data_dir": "data.data_dir", "seed": "seed",
+    "device": "device", "epochs": "train.epochs", "sparsity": "prune.sparsity",
+    "method": "prune.method", "backend": "prune.backend", "schedule": "prune.schedule",
+    "rounds": "prune.rounds", "retrain_epochs": "prune.epochs",
+}
+
+
+def add_arguments(parser, default_preset: str | None = None) -> None:
+    parser.add_argument("--config", help="settings file (TOML)")
+    if default_preset:
+        parser.add_argument("--preset", default=default_preset, help=f"shipped settings (default: {default_preset})")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any setting, e.g. --set train.lr=0.02 (repeatable)")
+    parser.add_argument("--runs-dir", help="where runs go (default: ./runs or $PRUNELAB_RUNS_DIR)")
+    for flag in SHORTCUTS:
+        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"same as --set {SHORTCUTS[flag]}=...")
+
+
+def build_config(args) -> RunConfig:
+    if args.config:
+        config = load_toml(args.config)
+    elif getattr(args, "preset", None):
+        config = load_toml(presets.path(args.preset))
+    else:
+        config = RunConfig()
+    for flag, key in SHORTCUTS.items():
+        if getattr(args, flag, None) is not None:
+            set_value(config, key, getattr(args, flag))
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise PrunelabError(f"--set needs KEY=VALUE, got '{item}'")
+        set_value(config, key.strip(), value.strip())
+    validate(config)
+    return config
+
+
+def validate(config: RunConfig) -> None:
+    from prunelab import data, models
+    from prunelab.pruning.criteria import check_sparsity
+
+    models.build(config.model)
+    if config.data.dataset not in data.DATASETS:
+        raise PrunelabError(f"unknown dataset '{config.data.dataset}'; choose from {', '.join(data.DATASETS)}")
+    check_sparsity(config.prune.sparsity)
+    choices = {"prune.method": ("magnitude", "global", "std", "course"), "prune.backend": ("prunelab", "torch"),
+               "prune.schedule": ("oneshot", "iterative", "gradual")}
+    for key, allowed in choices.items():
+        value = getattr(config.prune, key.split(".")[1])
+        if value not in allowed:
+            raise PrunelabError(f"unknown {key} '{value}'; choose from {', '.join(allowed)}")
+    if config.prune.backend == "torch" and config.prune.method in ("std", "course"):
+        raise PrunelabError(f"the torch backend supports methods magnitude and global, not {config.prune.method}")
+    for key in ("train.epochs", "train.batch_size", "prune.epochs", "prune.rounds"):
+        group, name = key.split(".")
+        if getattr(getattr(config, group), name) < (1 if name != "epochs" else 0):
+            raise PrunelabError(f"{key} must be positive")

@@ -1,0 +1,47 @@
+"""Export a model with pruning made permanent: a plain state_dict, or ONNX."""
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+from prunelab.errors import PrunelabError
+from prunelab.foundations.files import write_bytes
+
+FORMATS = ("onnx", "state_dict")
+
+
+def export(model: torch.nn.Module, fmt: str, output) -> Path:
+    output = Path(output)
+    model = model.cpu().eval()
+    if fmt == "state_dict":
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        write_bytes(output, buffer.getvalue())
+    elif fmt == "onnx":
+        write_bytes(output, onnx_bytes(model))
+    else:
+        raise PrunelabError(f"unknown export format '{fmt}'; choose from {', '.join(FORMATS)}")
+    return output
+
+
+def onnx_bytes(model: torch.nn.Module) -> bytes:
+    """ONNX graph taking float32 (N, 1, 28, 28) pixels / 255 and returning (N, 10) scores."""
+    example = torch.zeros(1, 1, 28, 28)
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter needs no onnxscript
+        path = os.path.join(folder, "model.onnx")
+        torch.onnx.export(model, (example,), path, input_names=["pixels"], output_names=["scores"],
+                          dynamic_axes={"pixels": {0: "batch"}, "scores": {0: "batch"}}, dynamo=False)
+        return Path(path).read_bytes()
+
+
+def onnx_predict(path, images_float) -> "numpy.ndarray":
+    """Scores from an ONNX file under onnxruntime (for checking an export)."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["scores"], {"pixels": images_float})[0]

@@ -1,0 +1,145 @@
+"""One source of truth for settings: dataclasses with defaults, a TOML file, command-line overrides.
+
+Defaults are the course project's (batch 128, lr 0.01, SGD momentum 0.5).
+"""
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prunelab.errors import PrunelabError
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "mnist"
+    data_dir: str = ""  # a folder with the official IDX files; "" = cache, mirrors, packages
+    train_limit: int = 0  # use only the first N training images (0 = all); for tests
+    test_limit: int = 0
+    validation: bool = False  # evaluate on the last 10,000 training images instead of the test set
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.5
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # constant | cosine
+
+
+@dataclass
+class PruneConfig:
+    method: str = "magnitude"  # magnitude (per layer) | global | std (Han 2015) | course
+    backend: str = "prunelab"  # prunelab | torch (torch.nn.utils.prune)
+    schedule: str = "iterative"  # oneshot | iterative | gradual
+    sparsity: float = 0.9
+    rounds: int = 3  # iterative: number of prune/retrain rounds
+    quality: float = 1.0  # std method: threshold = quality x std
+    epochs: int = 4  # retraining epochs per round (gradual: in total)
+    lr: float = 0.01
+    momentum: float = 0.5
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+
+
+@dataclass
+class RunConfig:
+    model: str = "lenet5"
+    seed: int = 0
+    device: str = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(values: dict) -> "RunConfig":
+        config = RunConfig()
+        for key, value in values.items():
+            set_value(config, key, value)
+        return config
+
+
+def set_value(config, key: str, value) -> None:
+    """Set `key` (dotted, e.g. 'train.epochs', or a whole table as a dict) with type checking."""
+    if isinstance(value, dict):
+        for sub, item in value.items():
+            set_value(config, f"{key}.{sub}", item)
+        return
+    *path, last = key.split(".")
+    target = config
+    for part in path:
+        if not dataclasses.is_dataclass(getattr(target, part, None)):
+            raise PrunelabError(f"unknown setting '{key}'")
+        target = getattr(target, part)
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    if last not in fields or dataclasses.is_dataclass(getattr(target, last)):
+        raise PrunelabError(f"unknown setting '{key}'")
+    setattr(target, last, coerce(key, value, type(getattr(target, last))))
+
+
+def coerce(key, value, kind):
+    if isinstance(value, str) and kind is not str:
+        text = value.strip().lower()
+        try:
+            if kind is bool:
+                if text not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return text in ("true", "1", "yes")
+            return kind(float(text)) if kind is int and float(text).is_integer() else kind(text)
+        except ValueError:
+            raise PrunelabError(f"setting '{key}' needs a {kind.__name__}, got '{value}'") from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise PrunelabError(f"setting '{key}' needs a {kind.__name__}, got {value!r}")
+    return value
+
+
+def load_toml(path) -> RunConfig:
+    try:
+        with open(path, "rb") as handle:
+            values = tomllib.load(handle)
+    except FileNotFoundError:
+        raise PrunelabError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PrunelabError(f"config file {path} is not valid TOML: {exc}") from None
+    return RunConfig.from_dict(values)
+
+
+def to_toml(config: RunConfig) -> str:
+    """Write the settings back as TOML (flat scalars first, then one table per group)."""
+    values = config.to_dict()
+    lines = [f"{k} = {json.dumps(v)}" for k, v in values.items() if not isinstance(v, dict)]
+    for table, entries in values.items():
+        if isinstance(entries, dict):
+            lines += ["", f"[{table}]"] + [f"{k} = {json.dumps(v)}" for k, v in entries.items()]
+    return "\n".join(lines) + "\n"
+
+
+def settings_hash(values: dict) -> str:
+    """A short, stable name for a set of settings (sorted keys, JSON)."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def stage_settings(config: RunConfig, stage: str) -> dict:
+    """Only what a stage's output depends on, so runs that differ later share the stage."""
+    values = config.to_dict()
+    dense = {"model": values["model"], "seed": values["seed"], "data": values["data"], "train": values["train"]}
+    if stage == "dense":
+        return dense
+    if stage == "pruned":
+        return {**dense, "prune": values["prune"]}
+    raise ValueError(stage)
+
+
+def resolve_path(path) -> Path:
+    return Path(path).expanduser()

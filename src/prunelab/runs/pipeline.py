@@ -1,0 +1,117 @@
+"""A run: its directory, its stages in order, and its summary.json.
+
+runs/<model>-<hash>/ holds config.toml, summary.json and links to the stage directories under
+runs/stages/, which runs with the same earlier settings share (a sparsity sweep trains the
+dense model once).
+"""
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from prunelab import data, models
+from prunelab.foundations.files import write_json, write_text
+from prunelab.pruning import report
+from prunelab.pruning.mask import Mask
+from prunelab.runs import stages
+from prunelab.runs.config import RunConfig, settings_hash, stage_settings, to_toml
+from prunelab.training.device import pick_device
+
+RUNS_ENV = "PRUNELAB_RUNS_DIR"
+
+
+@dataclass
+class TensorSplits:
+    train_images: torch.Tensor  # (N, 28, 28) uint8
+    train_labels: torch.Tensor  # (N,) uint8
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get(RUNS_ENV, "runs"))
+
+
+def run_settings(config: RunConfig) -> dict:
+    values = config.to_dict()
+    values.pop("device")  # where it ran does not name the run
+    return values
+
+
+def run_dir(config: RunConfig, runs_dir: Path) -> Path:
+    return Path(runs_dir) / f"{config.model}-{settings_hash(run_settings(config))}"
+
+
+def stage_dir(config: RunConfig, runs_dir: Path, stage: str) -> Path:
+    return Path(runs_dir) / "stages" / f"{stage}-{settings_hash(stage_settings(config, stage))}"
+
+
+def prepare_data(config: RunConfig) -> TensorSplits:
+    d = config.data
+    splits = data.load(d.dataset, data_dir=d.data_dir or None)
+    if d.validation:
+        splits = splits.with_validation()
+    train_n = d.train_limit or len(splits.train_images)
+    test_n = d.test_limit or len(splits.test_images)
+    return TensorSplits(
+        torch.from_numpy(splits.train_images[:train_n].copy()), torch.from_numpy(splits.train_labels[:train_n].copy()),
+        torch.from_numpy(splits.test_images[:test_n].copy()), torch.from_numpy(splits.test_labels[:test_n].copy()))
+
+
+def link(run: Path, name: str, target: Path) -> None:
+    path = run / name
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    path.symlink_to(os.path.relpath(target, run))
+
+
+def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> dict:
+    """Run the stages up to `stop` (reusing finished ones), write summary.json and return it."""
+    models.build(config.model)  # fail fast on an unknown model
+    runs_dir = Path(runs_dir or default_runs_dir())
+    run = run_dir(config, runs_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    write_text(run / "config.toml", to_toml(config))
+    device = pick_device(config.device)
+    log(f"run directory: {run}  (device: {device})")
+    began = time.perf_counter()
+    splits = prepare_data(config)
+    seconds = {"data": time.perf_counter() - began}
+    dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
+    link(run, "dense", dense_dir)
+    dense = stages.train_dense(config, splits, dense_dir, device, log)
+    seconds["dense"] = dense["seconds"]
+    pruned = None
+    if stop != "dense":
+        link(run, "pruned", pruned_dir)
+        pruned = stages.train_pruned(config, splits, dense_dir, pruned_dir, device, log)
+        seconds["pruned"] = pruned["seconds"]
+    summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds)
+    write_json(run / "summary.json", summary)
+    return {**summary, "run_dir": str(run)}
+
+
+def summarize(config, dense_dir, pruned_dir, dense, pruned, seconds) -> dict:
+    model = stages.load_model(config, dense_dir, "cpu")
+    summary = {
+        "model": config.model, "dataset": config.data.dataset, "seed": config.seed,
+        "evaluated_on": "validation" if config.data.validation else "test",
+        "parameters": models.count_parameters(model),
+        "dense": section(dense, report.layer_table(model, Mask.ones_like(model))),
+        "seconds": seconds,
+    }
+    if pruned is not None:
+        rows = report.layer_table(model, Mask.load(Path(pruned_dir) / "mask.pt"))
+        summary["pruned"] = {**section(pruned, rows), "sparsity": pruned["sparsity"], "layers": rows,
+                             "method": config.prune.method, "backend": config.prune.backend,
+                             "schedule": config.prune.schedule}
+    return summary
+
+
+def section(result: dict, rows: list) -> dict:
+    return {"test_accuracy": result["test_accuracy"], "test_errors": result["test_errors"],
+            "test_loss": result["test_loss"], "weights_total": rows[-1]["weights"],
+            "weights_nonzero": rows[-1]["kept"], "macs": rows[-1]["macs_pruned"]}

@@ -1,0 +1,1 @@
+"""Plain PyTorch training and evaluation loops, and the per-step mask hook."""

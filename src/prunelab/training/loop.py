@@ -1,0 +1,62 @@
+"""One epoch of training, and evaluation. Batches are drawn from in-memory uint8 tensors."""
+
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+
+def as_input(images_uint8: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) bytes -> (N, 1, 28, 28) float pixels in [0, 1], what every model takes."""
+    return images_uint8.unsqueeze(1).float().div_(255.0)
+
+
+def train_epoch(model, optimizer, images, labels, batch_size, generator, after_step=None,
+                scheduler=None, progress=None) -> dict:
+    """Train one epoch; `after_step(model, optimizer)` runs after every optimizer step."""
+    device = next(model.parameters()).device
+    model.train()
+    order = torch.randperm(len(images), generator=generator)
+    total_loss, seen, start = 0.0, 0, time.perf_counter()
+    batches = range(0, len(images), batch_size)
+    quiet = progress is None or not sys.stderr.isatty()
+    bar = tqdm(batches, desc=progress, leave=False, disable=quiet, unit="batch")
+    for begin in bar:
+        index = order[begin:begin + batch_size]
+        x = as_input(images[index]).to(device, non_blocking=True)
+        y = labels[index].to(device, non_blocking=True).long()
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step(model, optimizer)
+        if scheduler is not None:
+            scheduler.step()
+        total_loss += float(loss.detach()) * len(index)
+        seen += len(index)
+    return {"train_loss": total_loss / seen, "train_seconds": time.perf_counter() - start}
+
+
+@torch.no_grad()
+def evaluate(model, images, labels, batch_size: int = 1000) -> dict:
+    """Loss, accuracy (a fraction), correctly classified count and errors on a split."""
+    device = next(model.parameters()).device
+    model.eval()
+    total_loss, correct, start = 0.0, 0, time.perf_counter()
+    for begin in range(0, len(images), batch_size):
+        x = as_input(images[begin:begin + batch_size]).to(device)
+        y = labels[begin:begin + batch_size].to(device).long()
+        scores = model(x)
+        total_loss += float(F.cross_entropy(scores, y, reduction="sum"))
+        correct += int((scores.argmax(1) == y).sum())
+    count = len(images)
+    return {
+        "test_loss": total_loss / count,
+        "test_accuracy": correct / count,
+        "test_correct": correct,
+        "test_errors": count - correct,
+        "test_seconds": time.perf_counter() - start,
+    }

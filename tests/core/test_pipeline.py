@@ -1,0 +1,102 @@
+"""End-to-end runs on a few hundred real MNIST images: reuse, resume, determinism."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from prunelab.runs import pipeline, stages
+from prunelab.runs.config import RunConfig, set_value
+
+
+def tiny_config(**overrides) -> RunConfig:
+    config = RunConfig()
+    values = {"data.train_limit": 600, "data.test_limit": 300, "train.epochs": 2, "train.lr": 0.05,
+              "train.momentum": 0.9, "train.batch_size": 32, "prune.epochs": 1, "prune.rounds": 2, "prune.sparsity": 0.8, **overrides}
+    for key, value in values.items():
+        set_value(config, key, value)
+    return config
+
+
+def metrics(run: Path, stage: str):
+    return [json.loads(line) for line in (run / stage / "metrics.jsonl").read_text().splitlines()]
+
+
+def without_time(rows):
+    return [{k: v for k, v in r.items() if "seconds" not in k} for r in rows]
+
+
+def test_run_writes_a_summary_with_exact_sparsity(mnist, tmp_path):
+    summary = pipeline.execute(tiny_config(), tmp_path, log=lambda m: None)
+    run = Path(summary["run_dir"])
+    on_disk = json.loads((run / "summary.json").read_text())
+    assert on_disk["model"] == "lenet5" and on_disk["dataset"] == "mnist" and on_disk["seed"] == 0
+    pruned = on_disk["pruned"]
+    assert pruned["weights_total"] == 61_470
+    assert pruned["weights_nonzero"] == 61_470 - sum(round(0.8 * r["weights"]) for r in pruned["layers"][:-1])
+    assert on_disk["dense"]["test_accuracy"] > 0.5  # trained, not chance
+    assert on_disk["dense"]["test_errors"] == round(300 * (1 - on_disk["dense"]["test_accuracy"]))
+    state = torch.load(run / "pruned" / "model.pt", weights_only=True)
+    assert int(sum(torch.count_nonzero(state[r["layer"] + ".weight"]) for r in pruned["layers"][:-1])) \
+        == pruned["weights_nonzero"]
+
+
+def test_same_seed_same_numbers_and_a_rerun_trains_nothing(mnist, tmp_path):
+    first = pipeline.execute(tiny_config(), tmp_path / "a", log=lambda m: None)
+    second = pipeline.execute(tiny_config(), tmp_path / "b", log=lambda m: None)
+    assert without_time(metrics(Path(first["run_dir"]), "pruned")) == \
+        without_time(metrics(Path(second["run_dir"]), "pruned"))
+    messages = []
+    pipeline.execute(tiny_config(), tmp_path / "a", log=messages.append)
+    assert any(m.startswith("dense: reusing") for m in messages)
+    assert any(m.startswith("pruned: reusing") for m in messages)
+
+
+def test_runs_that_differ_only_in_pruning_share_the_dense_model(mnist, tmp_path):
+    pipeline.execute(tiny_config(), tmp_path, log=lambda m: None)
+    messages = []
+    pipeline.execute(tiny_config(**{"prune.sparsity": 0.5}), tmp_path, log=messages.append)
+    assert any(m.startswith("dense: reusing") for m in messages)
+    assert len(list((tmp_path / "stages").glob("dense-*"))) == 1
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 3])
+def test_an_interrupted_run_resumes_and_ends_identical(mnist, tmp_path, monkeypatch, stop_after):
+    reference = pipeline.execute(tiny_config(), tmp_path / "ref", log=lambda m: None)
+    calls = {"n": 0}
+    real = stages.train_epoch
+
+    def dies_midway(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > stop_after:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stages, "train_epoch", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.execute(tiny_config(), tmp_path / "cut", log=lambda m: None)
+    monkeypatch.setattr(stages, "train_epoch", real)
+    resumed = pipeline.execute(tiny_config(), tmp_path / "cut", log=lambda m: None)
+    for stage in ("dense", "pruned"):
+        assert without_time(metrics(Path(resumed["run_dir"]), stage)) == \
+            without_time(metrics(Path(reference["run_dir"]), stage))
+
+
+@pytest.mark.parametrize("overrides", [
+    {"prune.backend": "torch"},
+    {"prune.backend": "torch", "prune.method": "global"},
+    {"prune.method": "global"},
+    {"prune.method": "course"},
+    {"prune.method": "std", "prune.quality": 0.5},
+    {"prune.schedule": "gradual", "prune.epochs": 2},
+])
+def test_every_method_and_backend_runs_and_reaches_its_sparsity(mnist, tmp_path, overrides):
+    summary = pipeline.execute(tiny_config(**overrides), tmp_path, log=lambda m: None)
+    pruned = summary["pruned"]
+    state = torch.load(Path(summary["run_dir"]) / "pruned" / "model.pt", weights_only=True)
+    assert not any(k.endswith(("_orig", "_mask")) for k in state)
+    nonzero = sum(int(torch.count_nonzero(state[r["layer"] + ".weight"])) for r in pruned["layers"][:-1])
+    assert nonzero <= pruned["weights_nonzero"]
+    if overrides.get("prune.method") != "std":
+        assert pruned["sparsity"] == pytest.approx(0.8, abs=1e-3)
