@@ -1,0 +1,88 @@
+"""The compressed model: what Deep Compression stores on disk, as one validated value.
+
+Han, Mao & Dally (2016) report sizes but specify no file format; ours (docs/file-format.md) holds,
+per weight-shared layer, the codebook, the two canonical Huffman code-length tables, the Huffman
+coded weight codes and relative indices, and the bias; plus the parameters kept uncompressed.
+Every section carries its length and a CRC-32, and the reader refuses any damaged file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from prunelab.compression import fileformat
+from prunelab.compression.layer import MAX_DIMS, CompressedLayer
+from prunelab.errors import PrunelabError
+from prunelab.foundations.files import write_bytes
+
+
+@dataclass(frozen=True, eq=False)
+class CompressedModel:
+    """``model``: architecture name (e.g. "lenet5-caffe"); ``metadata``: small JSON-able dict;
+    ``layers``: the weight-shared layers in order; ``dense``: float32 parameters stored as they are
+    (anything not weight-shared; a weight-shared layer's bias lives in its ``CompressedLayer``)."""
+
+    model: str
+    metadata: dict = field(default_factory=dict)
+    layers: list[CompressedLayer] = field(default_factory=list)
+    dense: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.model, str) or not self.model:
+            raise PrunelabError("a compressed model needs a non-empty architecture name")
+        metadata = fileformat.normalised_metadata(self.metadata)
+        if not isinstance(metadata, dict):
+            raise PrunelabError("model metadata must be a dict")
+        object.__setattr__(self, "metadata", metadata)
+        layers = list(self.layers)
+        if not all(isinstance(layer, CompressedLayer) for layer in layers):
+            raise PrunelabError("layers must be CompressedLayer values")
+        if len({layer.name for layer in layers}) != len(layers):
+            raise PrunelabError("two compressed layers share a name")
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "dense", {name: _frozen_dense(name, a) for name, a in dict(self.dense).items()})
+        if any(layer.name in self.dense for layer in layers):
+            raise PrunelabError("a name is used both by a compressed layer and by a dense parameter")
+
+    def layer(self, name: str) -> CompressedLayer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise PrunelabError(f"no compressed layer named {name!r}")
+
+    def to_bytes(self) -> bytes:
+        return fileformat.encode_model(self.model, self.metadata, self.layers, self.dense)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CompressedModel:
+        """Parse and verify; raises PrunelabError (one line) for any damage or inconsistency."""
+        model, metadata, layers, dense = fileformat.decode_model(data)
+        return cls(model=model, metadata=metadata, layers=layers, dense=dense)
+
+    def write(self, path) -> None:
+        """Write atomically (temporary file, then rename)."""
+        write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def read(cls, path) -> CompressedModel:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise PrunelabError(f"could not read {path}: {exc.strerror or exc}") from exc
+        try:
+            return cls.from_bytes(data)
+        except PrunelabError as exc:
+            raise PrunelabError(f"{path}: {exc}") from exc
+
+
+def _frozen_dense(name, array) -> np.ndarray:
+    if not isinstance(name, str) or not name:
+        raise PrunelabError("dense parameter names must be non-empty strings")
+    if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.ndim > MAX_DIMS:
+        raise PrunelabError(f"dense parameter {name} must be a float32 array of at most {MAX_DIMS} dimensions")
+    frozen = array.copy()
+    frozen.flags.writeable = False
+    return frozen

@@ -1,0 +1,145 @@
+"""Bytes <-> parts of a compressed model. The layout is specified byte by byte in docs/file-format.md.
+
+    preamble   magic (8) | version u16 | flags u16 | header length u32         (little-endian)
+    header     compact JSON: architecture, metadata, layer table, every section's length
+    header CRC u32 = zlib.crc32 of preamble + header
+    sections   u32 length | payload | u32 zlib.crc32(payload), in the order the header lists them
+
+The reader trusts nothing: every length is checked against the bytes actually present before it is
+used, every section against its CRC and against what the header implies, and every layer is fully
+decoded, so a file that loads is a file that ``to_bytes`` would write again byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import numpy as np
+
+from prunelab.compression import header
+from prunelab.compression.kmeans import Codebook
+from prunelab.compression.layer import CompressedLayer
+from prunelab.errors import PrunelabError
+
+MAGIC = b"\x89PLC\r\n\x1a\n"
+VERSION = 1
+_PREAMBLE = struct.Struct("<8sHHI")
+_U32 = struct.Struct("<I")
+
+
+def encode_model(model: str, metadata: dict, layers: list, dense: dict) -> bytes:
+    """The file's bytes for a model already validated by ``CompressedModel``."""
+    sections = []
+    for layer in layers:
+        sections += [
+            _f32(layer.codebook.centroids),
+            layer.weight_code_lengths.tobytes(),
+            layer.index_code_lengths.tobytes(),
+            layer.weight_stream,
+            layer.index_stream,
+        ]
+        if layer.bias is not None:
+            sections.append(_f32(layer.bias))
+    sections += [_f32(array) for array in dense.values()]
+    table = header.describe(model, metadata, layers, dense, [len(s) for s in sections])
+    text = header.dumps(table)
+    head = _PREAMBLE.pack(MAGIC, VERSION, 0, len(text)) + text
+    parts = [head, _U32.pack(zlib.crc32(head))]
+    for payload in sections:
+        parts += [_U32.pack(len(payload)), payload, _U32.pack(zlib.crc32(payload))]
+    return b"".join(parts)
+
+
+def decode_model(data: bytes) -> tuple[str, dict, list[CompressedLayer], dict[str, np.ndarray]]:
+    """Parse and fully verify a file; any defect raises PrunelabError with a one-line message."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise PrunelabError("a compressed model must be read from bytes")
+    data = bytes(data)
+    try:
+        return _decode(data)
+    except PrunelabError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, struct.error) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise PrunelabError(f"corrupt compressed model: {reason}") from exc
+
+
+def _decode(data: bytes):
+    if len(data) < _PREAMBLE.size or data[:8] != MAGIC:
+        raise PrunelabError("not a prunelab compressed model (bad magic bytes)")
+    _, version, flags, header_length = _PREAMBLE.unpack_from(data)
+    if version != VERSION:
+        raise PrunelabError(f"unsupported compressed model format version {version} (this reader knows {VERSION})")
+    if flags != 0:
+        raise PrunelabError(f"unknown format flags {flags:#06x} in compressed model")
+    head_end = _PREAMBLE.size + header_length
+    if head_end + _U32.size > len(data):
+        raise PrunelabError("compressed model is truncated (header runs past the end of the file)")
+    (stored,) = _U32.unpack_from(data, head_end)
+    if zlib.crc32(data[:head_end]) != stored:
+        raise PrunelabError("compressed model header is corrupt (CRC-32 mismatch)")
+    plan = header.parse(data[_PREAMBLE.size : head_end])
+    sections = _read_sections(data, head_end + _U32.size, plan.section_lengths)
+    layers = [_build_layer(entry, sections) for entry in plan.layers]
+    dense = {entry["name"]: _array(next(sections), entry["shape"]) for entry in plan.dense}
+    return plan.model, plan.metadata, layers, dense
+
+
+def _read_sections(data: bytes, offset: int, lengths: list[int]):
+    expected = offset + sum(8 + n for n in lengths)  # before any length is used to read
+    if expected > len(data):
+        raise PrunelabError(f"compressed model is truncated ({len(data)} of {expected} bytes)")
+    if expected < len(data):
+        raise PrunelabError(f"compressed model has {len(data) - expected} unexpected trailing bytes")
+    payloads = []
+    for number, length in enumerate(lengths):
+        (framed,) = _U32.unpack_from(data, offset)
+        if framed != length:
+            raise PrunelabError(f"section {number} length {framed} disagrees with the header ({length})")
+        payload = data[offset + 4 : offset + 4 + length]
+        (stored,) = _U32.unpack_from(data, offset + 4 + length)
+        if zlib.crc32(payload) != stored:
+            raise PrunelabError(f"section {number} of the compressed model is corrupt (CRC-32 mismatch)")
+        payloads.append(payload)
+        offset += 8 + length
+    return iter(payloads)
+
+
+def _build_layer(entry: dict, sections) -> CompressedLayer:
+    centroids = _array(next(sections), [entry["centroids"]])
+    layer = CompressedLayer(
+        name=entry["name"],
+        shape=tuple(entry["shape"]),
+        index_bits=entry["index_bits"],
+        codebook=Codebook(centroids, entry["code_bits"]),
+        weight_code_lengths=np.frombuffer(next(sections), dtype=np.uint8),
+        index_code_lengths=np.frombuffer(next(sections), dtype=np.uint8),
+        weight_stream=next(sections),
+        weight_count=entry["weight_count"],
+        index_stream=next(sections),
+        index_count=entry["index_count"],
+        bias=None if entry["bias_shape"] is None else _array(next(sections), entry["bias_shape"]),
+    )
+    try:
+        layer.verify()  # decodes both streams: counts, padding, bounds; allocates nothing by shape
+    except PrunelabError as exc:
+        raise PrunelabError(f"layer {layer.name} is corrupt: {exc}") from exc
+    return layer
+
+
+def _array(payload: bytes, shape: list[int]) -> np.ndarray:
+    return np.frombuffer(payload, dtype="<f4").astype(np.float32).reshape(shape)
+
+
+def _f32(array: np.ndarray) -> bytes:
+    return np.ascontiguousarray(array, dtype="<f4").tobytes()
+
+
+def normalised_metadata(metadata) -> dict:
+    """``metadata`` as it will read back (a JSON round trip); refuses what JSON cannot hold."""
+    try:
+        return json.loads(json.dumps(metadata, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise PrunelabError(f"model metadata must be plain JSON (str keys, finite numbers): {exc}") from exc

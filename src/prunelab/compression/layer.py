@@ -1,0 +1,165 @@
+"""One weight-shared, sparse, Huffman-coded layer: Deep Compression's three stages put together.
+
+``pack_layer`` turns a layer's (codebook, codes, mask) into two Huffman-coded streams (Han, Mao &
+Dally 2016, figure 1): the weight codes of the surviving weights in row-major order, and the
+relative indices that say where they sit (see ``sparse_index`` for the filler scheme). Each stream
+has its own canonical code, kept as one length per symbol. ``CompressedLayer.verify`` decodes both
+and checks every count and bound in memory proportional to the streams; ``unpack`` then gives back
+exactly the quantized weights (and is the only step that allocates the layer's full shape).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+
+from prunelab.compression import huffman
+from prunelab.compression.kmeans import Codebook, dequantize
+from prunelab.compression.sparse_index import MAX_INDEX_BITS, encode_relative_indices, relative_positions
+from prunelab.errors import PrunelabError
+
+MAX_DIMS = 8
+
+
+@dataclass(frozen=True, eq=False)
+class CompressedLayer:
+    """A layer as stored: shape, codebook, two code-length tables, two streams, optional bias."""
+
+    name: str
+    shape: tuple[int, ...]
+    index_bits: int
+    codebook: Codebook
+    weight_code_lengths: np.ndarray  # uint8, one per centroid
+    index_code_lengths: np.ndarray  # uint8, one per gap value 0..2**index_bits - 1
+    weight_stream: bytes
+    weight_count: int  # surviving weights = symbols in weight_stream
+    index_stream: bytes
+    index_count: int  # relative-index entries, fillers included
+    bias: np.ndarray | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise PrunelabError("a compressed layer needs a non-empty name")
+        object.__setattr__(self, "shape", _check_shape(self.shape, self.name))
+        if not isinstance(self.codebook, Codebook):
+            raise PrunelabError(f"layer {self.name}: codebook must be a Codebook")
+        bits = self.index_bits
+        if not isinstance(bits, (int, np.integer)) or isinstance(bits, bool) or not 1 <= bits <= MAX_INDEX_BITS:
+            raise PrunelabError(f"layer {self.name}: index_bits must be an integer in 1..{MAX_INDEX_BITS}")
+        object.__setattr__(self, "index_bits", int(bits))
+        alphabets = {"weight_code_lengths": self.codebook.size, "index_code_lengths": 2**self.index_bits}
+        for table, alphabet in alphabets.items():
+            _freeze(self, table, _check_lengths(getattr(self, table), alphabet, self.name))
+        _check_streams(self)
+        if self.bias is not None:
+            if not isinstance(self.bias, np.ndarray) or self.bias.dtype != np.float32 or self.bias.ndim > MAX_DIMS:
+                raise PrunelabError(f"layer {self.name}: bias must be a float32 array")
+            _freeze(self, "bias", self.bias)
+
+    @property
+    def size(self) -> int:
+        return prod(self.shape)
+
+    def index_gaps(self) -> np.ndarray:
+        """The decoded relative indices (fillers included), int64."""
+        return huffman.decode(self.index_stream, self.index_code_lengths, self.index_count)
+
+    def kept_codes(self) -> np.ndarray:
+        """The decoded weight codes of the surviving weights, in row-major order, int64."""
+        return huffman.decode(self.weight_stream, self.weight_code_lengths, self.weight_count)
+
+    def kept_positions(self) -> np.ndarray:
+        """Flat (row-major) positions of the surviving weights, int64, checked against ``shape``."""
+        positions = relative_positions(self.index_gaps(), self.index_bits, self.size)
+        if positions.size != self.weight_count:
+            raise PrunelabError(f"layer {self.name}: index stream and weight count disagree")
+        return positions
+
+    def verify(self) -> None:
+        """Decode both streams and check every count and bound, in memory proportional to the
+        streams (not to ``shape``): what the reader runs on every layer it loads."""
+        self.kept_positions()
+        codes = self.kept_codes()
+        if codes.size and codes.max() >= self.codebook.size:  # impossible: one length per centroid
+            raise PrunelabError(f"layer {self.name}: a weight code refers to a centroid that does not exist")
+
+    def unpack_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """(codes int32, mask bool), both of ``shape``; codes are 0 where the mask is False."""
+        positions = self.kept_positions()
+        codes = np.zeros(self.size, dtype=np.int32)
+        codes[positions] = self.kept_codes()
+        mask = np.zeros(self.size, dtype=bool)
+        mask[positions] = True
+        return codes.reshape(self.shape), mask.reshape(self.shape)
+
+    def unpack(self) -> np.ndarray:
+        """The quantized weights (float32, ``shape``), exactly; 0.0 at pruned positions."""
+        codes, mask = self.unpack_codes()
+        return dequantize(self.codebook, codes, mask)
+
+
+def pack_layer(
+    name: str,
+    codebook: Codebook,
+    codes: np.ndarray,
+    mask: np.ndarray,
+    index_bits: int,
+    bias: np.ndarray | None = None,
+) -> CompressedLayer:
+    """Encode a weight-shared layer; ``codes`` and ``mask`` as returned by ``kmeans.cluster``."""
+    codes, mask = np.asarray(codes), np.asarray(mask)
+    dequantize(codebook, codes, mask)  # validates shapes, dtypes and code range
+    kept = codes[mask].astype(np.int64)  # row-major order, the order the index stream visits
+    gaps = encode_relative_indices(mask.ravel(), index_bits)
+    weight_lengths = huffman.code_lengths(np.bincount(kept, minlength=codebook.size))
+    index_lengths = huffman.code_lengths(np.bincount(gaps, minlength=2**index_bits))
+    return CompressedLayer(
+        name=name,
+        shape=tuple(int(n) for n in codes.shape),
+        index_bits=index_bits,
+        codebook=codebook,
+        weight_code_lengths=weight_lengths,
+        index_code_lengths=index_lengths,
+        weight_stream=huffman.encode(kept, weight_lengths),
+        weight_count=int(kept.size),
+        index_stream=huffman.encode(gaps, index_lengths),
+        index_count=int(gaps.size),
+        bias=bias,
+    )
+
+
+def _check_shape(shape, name: str) -> tuple[int, ...]:
+    if not isinstance(shape, (tuple, list)) or not 1 <= len(shape) <= MAX_DIMS:
+        raise PrunelabError(f"layer {name}: shape must have 1..{MAX_DIMS} dimensions")
+    if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in shape):
+        raise PrunelabError(f"layer {name}: shape must hold positive integers, got {list(shape)}")
+    return tuple(int(n) for n in shape)
+
+
+def _check_streams(layer: CompressedLayer) -> None:
+    for stream in ("weight_stream", "index_stream"):
+        if not isinstance(getattr(layer, stream), bytes):
+            raise PrunelabError(f"layer {layer.name}: {stream} must be bytes")
+    for count in ("weight_count", "index_count"):
+        value = getattr(layer, count)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise PrunelabError(f"layer {layer.name}: {count} must be a non-negative integer")
+    if layer.weight_count > min(layer.size, layer.index_count):
+        raise PrunelabError(f"layer {layer.name}: more weights than positions or index entries")
+
+
+def _check_lengths(lengths, alphabet: int, name: str) -> np.ndarray:
+    if not isinstance(lengths, np.ndarray) or lengths.dtype != np.uint8 or lengths.shape != (alphabet,):
+        raise PrunelabError(f"layer {name}: a code-length table must be {alphabet} uint8 values")
+    if lengths.size and lengths.max() > huffman.MAX_CODE_LENGTH:
+        raise PrunelabError(f"layer {name}: a code length exceeds {huffman.MAX_CODE_LENGTH} bits")
+    huffman.code_table(lengths)  # Kraft's inequality
+    return lengths
+
+
+def _freeze(layer: CompressedLayer, field: str, array: np.ndarray) -> None:
+    frozen = array.copy()
+    frozen.flags.writeable = False
+    object.__setattr__(layer, field, frozen)

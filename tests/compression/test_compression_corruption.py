@@ -1,0 +1,178 @@
+"""The reader refuses every damaged file with PrunelabError (one line), never another exception.
+
+Two kinds of damage: accidents (a flipped bit, a truncated or extended file), which the CRCs and
+framing catch; and lies told with valid CRCs (a forged header or section), which only the explicit
+consistency checks can catch. ``join_file`` rebuilds a file with fresh CRCs to test the latter.
+"""
+
+import time
+
+import numpy as np
+import pytest
+from compression_helpers import join_file, split_file, two_layer_model
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from prunelab.compression.container import CompressedModel
+from prunelab.errors import PrunelabError
+
+MODEL = two_layer_model()
+DATA = MODEL.to_bytes()
+HEADER, PAYLOADS = split_file(DATA)
+QUICK = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def refused(data, match=None):
+    with pytest.raises(PrunelabError, match=match) as caught:
+        CompressedModel.from_bytes(data)
+    message = str(caught.value)
+    assert message and "\n" not in message
+    return message
+
+
+def test_the_file_is_realistic_and_well_formed():
+    assert len(DATA) > 4000 and sum(layer.size for layer in MODEL.layers) == 4500
+    assert join_file(HEADER, PAYLOADS) == DATA  # the helpers speak the documented format
+
+
+@QUICK
+@given(st.integers(0, 8 * len(DATA) - 1))
+def test_any_flipped_bit_is_refused(bit):
+    damaged = bytearray(DATA)
+    damaged[bit // 8] ^= 1 << (bit % 8)
+    refused(bytes(damaged))
+
+
+@QUICK
+@given(st.integers(0, len(DATA) - 1))
+def test_any_truncation_is_refused(length):
+    refused(DATA[:length])
+
+
+@QUICK
+@given(st.binary(min_size=1, max_size=64))
+def test_any_appended_bytes_are_refused(extra):
+    refused(DATA + extra)
+
+
+def test_every_single_bit_flip_and_every_truncation_exhaustively():
+    for bit in range(8 * len(DATA)):
+        damaged = bytearray(DATA)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(PrunelabError):
+            CompressedModel.from_bytes(bytes(damaged))
+    for length in range(len(DATA)):
+        with pytest.raises(PrunelabError):
+            CompressedModel.from_bytes(DATA[:length])
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"", "magic"),
+        (b"PK\x03\x04" + DATA[4:], "magic"),
+        (DATA[:8] + b"\x02\x00" + DATA[10:], "version 2"),
+        (DATA[:10] + b"\x01\x00" + DATA[12:], "flags"),
+        (DATA[:12] + b"\xff\xff\xff\xff" + DATA[16:], "truncated"),
+    ],
+)
+def test_preamble_problems_are_named(data, match):
+    refused(data, match)
+
+
+def forged_layer(index, **changes):
+    header = {**HEADER, "layers": [dict(entry) for entry in HEADER["layers"]]}
+    header["layers"][index].update(changes)
+    return header
+
+
+LAYER_SECTIONS = 6  # codebook, weight lengths, index lengths, weight stream, index stream, bias
+FC = LAYER_SECTIONS  # first section of the fc layer
+
+
+def with_payload(number, payload):
+    return [payload if i == number else p for i, p in enumerate(PAYLOADS)]
+
+
+@pytest.mark.parametrize(
+    "header, payloads, match",
+    [
+        (forged_layer(1, weight_count=401), PAYLOADS, "corrupt"),
+        (forged_layer(1, index_count=10**12), PAYLOADS, "cannot hold"),
+        (forged_layer(1, index_count=412), PAYLOADS, "corrupt"),
+        (forged_layer(1, shape=[2**31, 2**31]), PAYLOADS, "end before"),  # no giant allocation
+        (forged_layer(1, shape=[50, 79]), PAYLOADS, "past the end|end before"),
+        (forged_layer(1, centroids=31), PAYLOADS, "fields imply"),
+        (forged_layer(1, code_bits=4), PAYLOADS, "not an integer in range"),
+        (forged_layer(1, index_bits=9), PAYLOADS, "not an integer in range"),
+        (forged_layer(1, bias_shape=None), PAYLOADS, "sections"),
+        (forged_layer(1, shape=[]), PAYLOADS, "dimensions"),
+        (forged_layer(1, shape=[50, 80.0]), PAYLOADS, "not an integer"),
+        (forged_layer(1, name=HEADER["layers"][0]["name"]), PAYLOADS, "duplicate"),
+        (forged_layer(1, extra=1), PAYLOADS, "expected fields"),
+        ({**HEADER, "model": ""}, PAYLOADS, "model"),
+        ({**HEADER, "metadata": []}, PAYLOADS, "metadata"),
+        (HEADER, PAYLOADS[:-1], "truncated"),
+        (HEADER, PAYLOADS + [b"xx"], "trailing"),
+        (HEADER, with_payload(FC + 1, b"\x19" * 32), "Kraft|exceeds"),
+        (HEADER, with_payload(FC + 1, b"\x01" * 32), "Kraft"),
+        (HEADER, with_payload(FC + 2, bytes(32)), "empty code table"),
+        (HEADER, with_payload(FC + 3, bytes(len(PAYLOADS[FC + 3]))), "left over|corrupt"),
+        (HEADER, with_payload(FC + 4, b"\xff" * len(PAYLOADS[FC + 4])), "corrupt|past the end|left over"),
+        (HEADER, with_payload(FC, np.full(32, np.nan, np.float32).tobytes()), "finite"),
+    ],
+)
+def test_lies_told_with_valid_checksums_are_refused(header, payloads, match):
+    start = time.perf_counter()
+    refused(join_file(header, payloads), match)
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (b'{"dense": []}', "canonical"),  # a space after the colon
+        (b'{"dense":[],"dense":[]}', "duplicate key"),
+        (b'{"x":NaN}', "NaN"),
+        (b'{"x":1e999}', "finite"),
+        (b"[" * 100_000, "corrupt"),  # too deep: RecursionError inside json
+        (b'{"dense":[],"layers":[],"metadata":{},"model":"\xff"}', "corrupt"),  # not ASCII
+        (b'{"dense":[],"layers":[],"metadata":{}}', "expected fields"),
+    ],
+)
+def test_header_must_be_canonical_checked_json(text, match):
+    refused(join_file(None, PAYLOADS, text=text), match)
+
+
+fields = st.sampled_from(["shape", "centroids", "code_bits", "index_bits", "weight_count", "index_count",
+                          "sections"])
+numbers = st.one_of(st.integers(-3, 5000), st.integers(0, 2**64), st.floats(allow_nan=False, allow_infinity=False))
+
+
+@QUICK
+@given(st.integers(0, 1), fields, numbers, st.integers(0, 5))
+def test_any_forged_number_is_refused_or_harmless(layer, field, value, position):
+    entry = HEADER["layers"][layer]
+    if isinstance(entry[field], list):
+        value = [value if i == position else v for i, v in enumerate(entry[field])]
+    data = join_file(forged_layer(layer, **{field: value}), PAYLOADS)
+    start = time.perf_counter()
+    try:
+        model = CompressedModel.from_bytes(data)
+    except PrunelabError as exc:
+        assert "\n" not in str(exc)
+    else:  # accepted only if it is a genuine, self-consistent model (e.g. shape 80x50 for 50x80)
+        assert model.to_bytes() == data
+    assert time.perf_counter() - start < 0.5
+
+
+@QUICK
+@given(st.integers(0, len(PAYLOADS) - 1), st.binary(max_size=300))
+def test_any_forged_section_is_refused_or_harmless(number, payload):
+    data = join_file(HEADER, with_payload(number, payload))
+    try:
+        model = CompressedModel.from_bytes(data)
+    except PrunelabError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert model.to_bytes() == data
