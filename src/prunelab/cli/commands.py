@@ -43,6 +43,26 @@ def pipeline(args, stop: str):
     print_accuracy(summary)
     if "pruned" in summary:
         print(format_table(summary["pruned"]["layers"]))
+    if "compressed" in summary:
+        c = summary["compressed"]
+        print(format_storage(c["table"]))
+        print(f"compressed file {c['file_bytes']:,} bytes vs dense fp32 {c['dense_bytes']:,} bytes: "
+              f"{c['ratio']:.1f}x smaller; accuracy from the decoded file {100 * c['test_accuracy']:.2f}% "
+              f"({c['test_errors']} errors)")
+
+
+def format_storage(rows) -> str:
+    """Han et al.'s per-layer storage table (Deep Compression, Table 2 layout)."""
+    lines = [f"{'layer':<6} {'kept':>7} {'kept %':>7} {'weight bits':>12} {'index bits':>11} "
+             f"{'size %':>15} {'x':>11}",
+             f"{'':<6} {'':>7} {'':>7} {'(->Huffman)':>12} {'(->Huffman)':>11} {'(->Huffman)':>15} {'(->Huffman)':>11}"]
+    for r in rows:
+        lines.append(f"{r['layer']:<6} {r['kept']:>7,} {r['density_pct']:>6.2f}% "
+                     f"{r['weight_bits']:>4.1f}->{r['weight_bits_huffman']:<4.1f}   "
+                     f"{r['index_bits']:>3.1f}->{r['index_bits_huffman']:<4.1f}  "
+                     f"{r['size_pct']:>6.2f}->{r['size_pct_huffman']:<6.2f}  "
+                     f"{r['compression']:>4.1f}->{r['compression_huffman']:<5.1f}")
+    return "\n".join(lines)
 
 
 def print_accuracy(summary):
@@ -55,7 +75,7 @@ def print_accuracy(summary):
 
 
 def register_evaluate(parser):
-    parser.add_argument("source", help="a run directory or a .pt state_dict")
+    parser.add_argument("source", help="a run directory, a compressed file, or a .pt state_dict")
     parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
     parser.add_argument("--model", help="architecture of a .pt file")
     parser.add_argument("--dataset", help="override the dataset (default: the run's, else mnist)")
@@ -82,7 +102,7 @@ def evaluate(args):
 
 
 def register_export(parser):
-    parser.add_argument("source", help="a run directory or a .pt state_dict")
+    parser.add_argument("source", help="a run directory, a compressed file, or a .pt state_dict")
     parser.add_argument("--format", required=True, choices=("onnx", "state_dict"))
     parser.add_argument("--output", required=True, help="file to write")
     parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
@@ -98,6 +118,60 @@ def export(args):
     print(f"wrote {path} ({args.format}, {name}, pruning permanent)")
 
 
+def register_compress(parser):
+    parser.add_argument("source", help="a run directory (its quantized stage, else its pruned model) or a .pt")
+    parser.add_argument("--output", required=True, help="compressed file to write")
+    parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--conv-bits", type=int, default=8)
+    parser.add_argument("--fc-bits", type=int, default=5)
+    parser.add_argument("--index-bits", type=int, default=5)
+    parser.set_defaults(handler=compress)
+
+
+def compress(args):
+    import shutil
+    from pathlib import Path
+
+    from prunelab.compress import pack_model
+    from prunelab.compression import CompressedModel, storage_table
+    from prunelab.pruning.mask import Mask
+    from prunelab.training.weight_sharing import SharedWeights, layer_bits
+
+    ready = Path(args.source) / "quantized" / "model.plc"
+    if ready.is_file():
+        CompressedModel.read(ready)  # verify before copying
+        shutil.copyfile(ready, args.output)
+        compressed = CompressedModel.read(args.output)
+    else:  # k-means without fine-tuning on the pruned weights
+        model, name, dataset = load_source(args.source, "pruned", args.model)
+        mask = Mask({n: p != 0 for n, p in model.named_parameters() if n in Mask.ones_like(model)})
+        shared = SharedWeights(model, mask, layer_bits(model, mask, args.conv_bits, args.fc_bits))
+        compressed = pack_model(model, name, shared, args.index_bits, {"dataset": dataset or "mnist"})
+        compressed.write(args.output)
+    print(format_storage(storage_table(compressed)))
+    print(f"wrote {args.output} ({Path(args.output).stat().st_size:,} bytes)")
+
+
+def register_decompress(parser):
+    parser.add_argument("file", help="a compressed model file")
+    parser.add_argument("--output", help="also write the decoded weights as a .pt state_dict")
+    parser.set_defaults(handler=decompress)
+
+
+def decompress(args):
+    from prunelab.compress import unpack_model
+    from prunelab.compression import CompressedModel, storage_table
+    from prunelab.export import export as write_model
+
+    compressed = CompressedModel.read(args.file)
+    model = unpack_model(compressed)
+    print(f"{args.file}: {compressed.model}, metadata {json.dumps(compressed.metadata)}")
+    print(format_storage(storage_table(compressed)))
+    if args.output:
+        write_model(model, "state_dict", args.output)
+        print(f"wrote {args.output}")
+
+
 COMMANDS = {
     "data": (register_data, "fetch datasets"),
     "train": (lambda p: register_pipeline(p, "dense", None), "train a dense model (a run's first stage)"),
@@ -105,4 +179,6 @@ COMMANDS = {
     "run": (lambda p: register_pipeline(p, "all", "main"), "the main job: every stage end to end (preset 'main')"),
     "evaluate": (register_evaluate, "test accuracy of a run's model or a saved model"),
     "export": (register_export, "export a model with pruning made permanent (ONNX or state_dict)"),
+    "compress": (register_compress, "write a run's model as a Deep Compression file"),
+    "decompress": (register_decompress, "check and decode a compressed file (optionally to a state_dict)"),
 }

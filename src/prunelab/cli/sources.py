@@ -5,6 +5,8 @@ from pathlib import Path
 import torch
 
 from prunelab import models
+from prunelab.compress import is_compressed_file, unpack_model
+from prunelab.compression import CompressedModel
 from prunelab.errors import PrunelabError
 from prunelab.runs import checkpoint
 from prunelab.runs.config import load_toml
@@ -22,11 +24,14 @@ def load_source(source: str, stage: str = "pruned", model_name: str | None = Non
             raise PrunelabError(f"run {path} has no finished {stage} model; run it first")
         return build_with(config.model, checkpoint.load(weights), weights), config.model, config.data.dataset
     if path.is_file():
+        if is_compressed_file(path):
+            compressed = CompressedModel.read(path)
+            return unpack_model(compressed), compressed.model, compressed.metadata.get("dataset")
         if path.suffix == ".pt":
             if not model_name:
                 raise PrunelabError("a .pt state_dict needs --model to say which architecture it is")
             return build_with(model_name, checkpoint.load(path), path), model_name, None
-        raise PrunelabError(f"{path}: unknown kind of model file (expected a run directory or .pt)")
+        raise PrunelabError(f"{path}: unknown kind of model file (expected a run directory, a compressed file or a .pt)")
     raise PrunelabError(f"{source} does not exist")
 
 

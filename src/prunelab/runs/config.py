@@ -48,6 +48,17 @@ class PruneConfig:
 
 
 @dataclass
+class QuantizeConfig:
+    conv_bits: int = 8  # Han et al. 2016 for LeNet: 8-bit codes for convolutions
+    fc_bits: int = 5  # and 5-bit codes for fully connected layers
+    init: str = "linear"  # linear | density | random (k-means initialisation)
+    index_bits: int = 5  # width of the relative position differences
+    epochs: int = 2  # fine-tuning of the centroids
+    lr: float = 0.0005
+    momentum: float = 0.9
+
+
+@dataclass
 class RunConfig:
     model: str = "lenet5"
     seed: int = 0
@@ -55,6 +66,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
+    quantize: QuantizeConfig = field(default_factory=QuantizeConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -138,6 +150,8 @@ def stage_settings(config: RunConfig, stage: str) -> dict:
         return dense
     if stage == "pruned":
         return {**dense, "prune": values["prune"]}
+    if stage == "quantized":
+        return {**dense, "prune": values["prune"], "quantize": values["quantize"]}
     raise ValueError(stage)
 
 

@@ -17,6 +17,7 @@ from prunelab.foundations.files import write_json, write_text
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
 from prunelab.runs import stages
+from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.config import RunConfig, settings_hash, stage_settings, to_toml
 from prunelab.training.device import pick_device
 
@@ -89,7 +90,15 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
         link(run, "pruned", pruned_dir)
         pruned = stages.train_pruned(config, splits, dense_dir, pruned_dir, device, log)
         seconds["pruned"] = pruned["seconds"]
+    quantized = None
+    if stop == "all":
+        quantized_dir = stage_dir(config, runs_dir, "quantized")
+        link(run, "quantized", quantized_dir)
+        quantized = train_quantized(config, splits, pruned_dir, quantized_dir, device, log)
+        seconds["quantized"] = quantized["seconds"]
     summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds)
+    if quantized is not None:
+        summary["compressed"] = compressed_section(quantized)
     write_json(run / "summary.json", summary)
     return {**summary, "run_dir": str(run)}
 
@@ -115,3 +124,10 @@ def section(result: dict, rows: list) -> dict:
     return {"test_accuracy": result["test_accuracy"], "test_errors": result["test_errors"],
             "test_loss": result["test_loss"], "weights_total": rows[-1]["weights"],
             "weights_nonzero": rows[-1]["kept"], "macs": rows[-1]["macs_pruned"]}
+
+
+def compressed_section(result: dict) -> dict:
+    """The file's real size against dense fp32, its accuracy, and the paper-style storage table."""
+    keys = ("file_bytes", "dense_bytes", "ratio", "test_accuracy", "test_errors", "test_loss", "table")
+    return {"file": f"quantized/{FILE_NAME}", **{k: result[k] for k in keys},
+            "before_finetuning": {k: result["before_finetuning"][k] for k in ("test_accuracy", "test_errors")}}

@@ -35,7 +35,7 @@ def load_model(config, stage_dir: Path, device) -> torch.nn.Module:
 
 def epoch_generator(seed: int, stage: str, epoch: int) -> torch.Generator:
     """Batch order depends only on (seed, stage, epoch), so resuming changes nothing."""
-    offset = {"dense": 0, "pruned": 7919}[stage]
+    offset = {"dense": 0, "pruned": 7919, "quantized": 15838}[stage]
     return torch.Generator().manual_seed(seed * 1_000_003 + offset + epoch)
 
 

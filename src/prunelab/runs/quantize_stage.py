@@ -1,0 +1,76 @@
+"""The third stage: trained quantization, coding, the compressed file, and its evaluation.
+
+k-means per layer on the pruned model, centroid fine-tuning (assignments fixed), then the
+file is written, read back and evaluated: its accuracy must equal the in-memory model's.
+"""
+
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from prunelab import models
+from prunelab.compress import pack_model, unpack_model
+from prunelab.compression import CompressedModel, storage_table
+from prunelab.errors import PrunelabError
+from prunelab.foundations.files import write_json
+from prunelab.pruning.mask import Mask
+from prunelab.runs import checkpoint
+from prunelab.runs.stages import epoch_generator, finished, load_model
+from prunelab.training.loop import evaluate, train_epoch
+from prunelab.training.metrics import MetricsLog
+from prunelab.training.weight_sharing import CentroidOptimizer, SharedWeights, layer_bits
+
+FILE_NAME = "model.plc"
+
+
+def train_quantized(config, splits, pruned_dir: Path, stage_dir: Path, device, log) -> dict:
+    stage_dir = Path(stage_dir)
+    if (done := finished(stage_dir)) is not None:
+        log(f"quantized: reusing {stage_dir}")
+        return done
+    q = config.quantize
+    model = load_model(config, pruned_dir, device)
+    mask = Mask.load(Path(pruned_dir) / "mask.pt")
+    began = time.perf_counter()
+    shared = SharedWeights(model, mask, layer_bits(model, mask, q.conv_bits, q.fc_bits), q.init, config.seed)
+    before = evaluate(model, splits.test_images, splits.test_labels)
+    log(f"quantized (k-means, before fine-tuning): test accuracy {before['test_accuracy']:.4f}")
+    optimizer = CentroidOptimizer(model, shared, q.lr, q.momentum)
+    start, seconds = 0, time.perf_counter() - began
+    if (stage_dir / "checkpoint.pt").exists():
+        state = checkpoint.load(stage_dir / "checkpoint.pt")
+        model.load_state_dict(state["model"])
+        shared.load_state(state["centroids"], model)
+        optimizer.load_state_dict(state["optimizer"])
+        start, seconds = state["epoch"], state["seconds"]
+        log(f"quantized: resuming at epoch {start + 1}")
+    metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
+    for epoch in range(start, q.epochs):
+        began = time.perf_counter()
+        row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
+                          epoch_generator(config.seed, "quantized", epoch), progress=f"centroids {epoch + 1}/{q.epochs}")
+        row.update(evaluate(model, splits.test_images, splits.test_labels))
+        row.update(stage="quantized", epoch=epoch + 1, lr=q.lr, sparsity=mask.sparsity())
+        metrics.append(row)
+        seconds += time.perf_counter() - began
+        log(f"centroid fine-tuning epoch {epoch + 1}/{q.epochs}: test accuracy {row['test_accuracy']:.4f}")
+        checkpoint.save(stage_dir / "checkpoint.pt", {"epoch": epoch + 1, "seconds": seconds, "model": model.state_dict(),
+                        "centroids": shared.state(), "optimizer": optimizer.state_dict()})
+    in_memory = evaluate(model, splits.test_images, splits.test_labels)
+    metadata = {"dataset": config.data.dataset, "seed": config.seed, "test_accuracy": in_memory["test_accuracy"]}
+    compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata)
+    compressed.write(stage_dir / FILE_NAME)
+    from_file = evaluate(unpack_model(CompressedModel.read(stage_dir / FILE_NAME)).to(device),
+                         splits.test_images, splits.test_labels)
+    if from_file["test_correct"] != in_memory["test_correct"]:
+        raise PrunelabError(f"decoded file classifies {from_file['test_correct']} images correctly, "
+                            f"the model in memory {in_memory['test_correct']}: encoding is not exact")
+    dense_bytes = 4 * models.count_parameters(model)
+    file_bytes = os.path.getsize(stage_dir / FILE_NAME)
+    result = {**from_file, "before_finetuning": before, "seconds": seconds, "file_bytes": file_bytes,
+              "dense_bytes": dense_bytes, "ratio": dense_bytes / file_bytes, "table": storage_table(compressed)}
+    write_json(stage_dir / "result.json", result)
+    (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return result

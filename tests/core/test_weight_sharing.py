@@ -1,0 +1,89 @@
+"""Trained quantization: zeros stay zero, codes stay fixed, the file reproduces the model exactly."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from prunelab import models
+from prunelab.cli.main import main
+from prunelab.compress import pack_model, unpack_model
+from prunelab.compression import CompressedModel
+from prunelab.pruning import criteria
+from prunelab.pruning.mask import Mask
+from prunelab.training.weight_sharing import CentroidOptimizer, SharedWeights, layer_bits
+
+
+def pruned_model(name="lenet5", sparsity=0.8):
+    torch.manual_seed(0)
+    model = models.build(name)
+    mask = criteria.magnitude_per_layer(dict(model.named_parameters()), Mask.ones_like(model), sparsity)
+    mask.apply_to(model)
+    return model, mask
+
+
+def test_fine_tuning_moves_centroids_but_keeps_codes_and_zeros():
+    model, mask = pruned_model()
+    shared = SharedWeights(model, mask, layer_bits(model, mask, 8, 5))
+    assert layer_bits(model, mask, 8, 5)["conv1.weight"] == 8 and layer_bits(model, mask, 8, 5)["fc1.weight"] == 5
+    codes = {n: c.clone() for n, c in shared.codes.items()}
+    before = {n: c.clone() for n, c in shared.centroids.items()}
+    optimizer = CentroidOptimizer(model, shared, lr=0.01, momentum=0.9)
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    for _ in range(3):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    params = dict(model.named_parameters())
+    for name, keep in mask.items():
+        assert torch.equal(shared.codes[name], codes[name])
+        assert torch.all(params[name][~keep] == 0)
+        assert torch.equal(params[name][keep], shared.centroids[name][shared.codes[name]][keep])
+        assert len(torch.unique(params[name][keep])) <= 2 ** shared.bits[name]
+    assert any(not torch.equal(before[n], shared.centroids[n]) for n in before)
+
+
+@pytest.mark.parametrize("name", list(models.REGISTRY))
+def test_decode_of_encode_reproduces_every_weight_bit_for_bit(name, tmp_path):
+    model, mask = pruned_model(name, 0.9)
+    shared = SharedWeights(model, mask, layer_bits(model, mask, 8, 5))
+    pack_model(model, name, shared, 5, {"dataset": "mnist"}).write(tmp_path / "m.plc")
+    decoded = unpack_model(CompressedModel.read(tmp_path / "m.plc"))
+    for (key, a), b in zip(model.state_dict().items(), decoded.state_dict().values()):
+        assert torch.equal(a.view(torch.int32) if a.is_floating_point() else a,
+                           b.view(torch.int32) if b.is_floating_point() else b), key
+
+
+def test_main_job_stages_write_a_file_whose_accuracy_equals_the_model_in_memory(tiny, capsys):
+    assert main(["run", *tiny, "--set", "quantize.epochs=1"]) == 0
+    out = capsys.readouterr().out
+    run = Path(out.split("run: ")[1].splitlines()[0])
+    summary = json.loads((run / "summary.json").read_text())
+    c = summary["compressed"]
+    assert (run / c["file"]).stat().st_size == c["file_bytes"]
+    assert c["dense_bytes"] == 4 * 61_706
+    assert c["table"][-1]["layer"] == "total"
+    assert "smaller; accuracy from the decoded file" in out
+    assert main(["evaluate", str(run / c["file"]), "--json"]) == 0
+    capsys.readouterr()
+    main(["decompress", str(run / c["file"])])
+    assert "lenet5" in capsys.readouterr().out
+
+
+def test_a_corrupt_compressed_file_gets_one_line_and_exit_2(tmp_path):
+    model, mask = pruned_model()
+    shared = SharedWeights(model, mask, layer_bits(model, mask, 8, 5))
+    path = tmp_path / "m.plc"
+    pack_model(model, "lenet5", shared, 5, {}).write(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    for command in (["decompress", str(path)], ["evaluate", str(path)], ["export", str(path), "--format", "onnx",
+                                                                          "--output", str(tmp_path / "x.onnx")]):
+        result = subprocess.run([sys.executable, "-m", "prunelab", *command], capture_output=True, text=True)
+        assert result.returncode == 2, command
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
