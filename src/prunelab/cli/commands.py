@@ -4,6 +4,7 @@ import json
 import sys
 
 from prunelab import data
+from prunelab.cli.bench import register_bench
 from prunelab.cli.settings import add_arguments, build_config
 from prunelab.cli.sources import load_source
 from prunelab.errors import PrunelabError
@@ -181,4 +182,5 @@ COMMANDS = {
     "export": (register_export, "export a model with pruning made permanent (ONNX or state_dict)"),
     "compress": (register_compress, "write a run's model as a Deep Compression file"),
     "decompress": (register_decompress, "check and decode a compressed file (optionally to a state_dict)"),
+    "bench": (register_bench, "time dense PyTorch against sparse kernels at batch 1, 64 and 1000"),
 }

@@ -18,12 +18,14 @@ from prunelab.inference.timing import time_interleaved
 
 
 def benchmark(model: nn.Module, batch_sizes=(1, 64, 1000), repeats: int = 10, min_seconds: float = 1.0,
-              conv: str = "auto", threads: int | None = None, input_shape=(1, 28, 28), seed: int = 0) -> dict:
+              max_seconds: float | None = 5.0, conv: str = "auto", threads: int | None = None,
+              input_shape=(1, 28, 28), seed: int = 0) -> dict:
     """Median ms per batch and images/s, dense vs sparse, at each batch size; plus MACs and the machine.
 
     Per batch size: build the sparse model ("auto" times each conv on that batch), then time both
-    on the same random pixels in interleaved rounds (see timing.time_interleaved). `threads` sets
-    torch's thread count for the run and is restored after. The model is left as it was.
+    on the same random pixels in interleaved rounds: `repeats` of them, more while under
+    `min_seconds`, fewer (but 3) once past `max_seconds` (see timing.time_interleaved). `threads`
+    sets torch's thread count for the run and is restored after. The model is left as it was.
     """
     check_settings(batch_sizes, repeats, threads)
     previous_threads, was_training = torch.get_num_threads(), model.training
@@ -33,7 +35,8 @@ def benchmark(model: nn.Module, batch_sizes=(1, 64, 1000), repeats: int = 10, mi
         model.eval()
         layers = mac_counts(model, input_shape)
         generator = torch.Generator().manual_seed(seed)
-        batches = [time_batch(model, n, repeats, min_seconds, conv, input_shape, generator) for n in batch_sizes]
+        budget = (repeats, min_seconds, max_seconds)
+        batches = [time_batch(model, n, budget, conv, input_shape, generator) for n in batch_sizes]
         machine = describe_machine()
     finally:
         torch.set_num_threads(previous_threads)
@@ -45,11 +48,12 @@ def benchmark(model: nn.Module, batch_sizes=(1, 64, 1000), repeats: int = 10, mi
         "flop_ceiling": flop_ceiling(layers),
         "layers": layers,
         "batches": batches,
-        "settings": {"repeats": repeats, "min_seconds": min_seconds, "conv": conv, "input_shape": list(input_shape)},
+        "settings": {"repeats": repeats, "min_seconds": min_seconds, "max_seconds": max_seconds,
+                     "conv": conv, "input_shape": list(input_shape)},
     }
 
 
-def time_batch(model, batch_size, repeats, min_seconds, conv, input_shape, generator) -> dict:
+def time_batch(model, batch_size, budget, conv, input_shape, generator) -> dict:
     device = next(model.parameters(), torch.empty(0)).device
     images = torch.rand((batch_size, *input_shape), generator=generator).to(device)
     sparse = to_sparse(model, conv, example=images)
@@ -59,7 +63,7 @@ def time_batch(model, batch_size, repeats, min_seconds, conv, input_shape, gener
     calls = {"dense": lambda: model(images), "sparse": lambda: sparse(images)}
     if device.type == "cuda":  # kernels are asynchronous: wait for them inside the timed call
         calls = {k: (lambda f=f: (f(), torch.cuda.synchronize())) for k, f in calls.items()}
-    samples = time_interleaved(calls, repeats, min_seconds)
+    samples = time_interleaved(calls, *budget)
     dense_s, sparse_s = statistics.median(samples["dense"]), statistics.median(samples["sparse"])
     return {
         "batch_size": batch_size,

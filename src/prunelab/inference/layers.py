@@ -2,9 +2,10 @@
 
 Weights are stored as torch CSR tensors and multiplied with `torch.addmm(bias, W_csr, dense)`.
 We measured scipy.sparse (csr_matrix @ ndarray) against it on this project's layers (1 thread,
-torch 2.13, CPU): scipy is ~0.03 ms faster per layer at batch 1 (less call overhead) but torch's
-CSR kernel is 1.5-2x faster at batch 64 and 1000 for fc1, the layer that holds most of the MACs;
-and torch needs no new dependency. So: torch CSR.
+torch 2.13, scipy 1.17, CPU): scipy took 2-3x less time per layer at batch 1 (less overhead per
+call), but torch's CSR addmm was ~1.5x faster at batch 64 and 1000 on the fc1 layers of
+LeNet-5-Caffe and LeNet-300-100, which hold most of the MACs; and torch needs no new dependency
+(scipy is only a test extra here). So: torch CSR.
 """
 
 import copy
@@ -17,7 +18,7 @@ from torch import nn
 from prunelab.errors import PrunelabError
 
 # Columns of one chunk of im2col, in bytes. The CSR kernel walks a whole row of columns for each
-# nonzero weight; when a chunk fits in cache it runs ~2x faster at batch 1000 than one big matrix.
+# nonzero weight; when a chunk fits in cache it ran 2-3x faster at batch 1000 than one big matrix.
 CHUNK_BYTES = 1 << 20
 
 
@@ -58,19 +59,23 @@ class CSRLinear(CSRModule):
     """y = x W^T + b, computed as (W x^T + b)^T with W in CSR form (work ~ nonzero weights).
 
     torch has a fast CSR @ dense but not dense @ CSR, hence the transposes; both are views, and
-    the next CSRLinear's x^T is then contiguous again.
+    the next CSRLinear's x^T is then contiguous again. One image goes through addmv instead:
+    measured 1.5-2x cheaper per call than addmm on LeNet-300-100's layers.
     """
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.register_buffer("weight", to_csr(effective_weight(linear)))  # (out, in)
-        self.register_buffer("bias", column_bias(linear, self.out_features))  # (out, 1)
+        self.register_buffer("bias", column_bias(linear, self.out_features)[:, 0])  # (out,)
 
     def forward(self, x):
         rows = x.reshape(-1, self.in_features)  # (N, in)
-        y = torch.addmm(self.bias, self.weight, rows.t())  # (out, N)
-        return y.t().reshape(*x.shape[:-1], self.out_features)
+        if rows.shape[0] == 1:
+            y = torch.addmv(self.bias, self.weight, rows[0])[None]  # (1, out)
+        else:
+            y = torch.addmm(self.bias[:, None], self.weight, rows.t()).t()  # (N, out), a view
+        return y.reshape(*x.shape[:-1], self.out_features)
 
 
 def dense_conv(conv: nn.Conv2d) -> nn.Conv2d:
