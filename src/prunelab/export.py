@@ -45,3 +45,15 @@ def onnx_predict(path, images_float) -> "numpy.ndarray":
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return session.run(["scores"], {"pixels": images_float})[0]
+
+
+def onnx_accuracy(path, images_uint8, labels) -> dict:
+    """Test accuracy of an ONNX export under onnxruntime (images (N, 28, 28) uint8)."""
+    import numpy as np
+
+    try:
+        scores = onnx_predict(path, images_uint8[:, None].astype(np.float32) / np.float32(255.0))
+    except Exception as exc:  # onnxruntime raises its own types for a bad file
+        raise PrunelabError(f"{path} is not a usable ONNX model: {str(exc).splitlines()[0]}") from None
+    correct = int((scores.argmax(1) == labels).sum())
+    return {"test_accuracy": correct / len(labels), "test_correct": correct, "test_errors": len(labels) - correct}

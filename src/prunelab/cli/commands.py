@@ -90,10 +90,21 @@ def evaluate(args):
 
     from prunelab.training.loop import evaluate as run_evaluation
 
-    model, name, dataset = load_source(args.source, args.stage, args.model)
-    dataset = args.dataset or dataset or "mnist"
-    splits = data.load(dataset, data_dir=args.data_dir)
-    result = run_evaluation(model, torch.from_numpy(splits.test_images), torch.from_numpy(splits.test_labels))
+    if args.source.endswith(".onnx"):  # an export, run under onnxruntime
+        from pathlib import Path
+
+        from prunelab.export import onnx_accuracy
+
+        if not Path(args.source).is_file():
+            raise PrunelabError(f"{args.source} does not exist")
+        name, dataset = "onnx", args.dataset or "mnist"
+        splits = data.load(dataset, data_dir=args.data_dir)
+        result = onnx_accuracy(args.source, splits.test_images, splits.test_labels)
+    else:
+        model, name, dataset = load_source(args.source, args.stage, args.model)
+        dataset = args.dataset or dataset or "mnist"
+        splits = data.load(dataset, data_dir=args.data_dir)
+        result = run_evaluation(model, torch.from_numpy(splits.test_images), torch.from_numpy(splits.test_labels))
     result.update(model=name, dataset=dataset)
     if args.json:
         print(json.dumps(result, indent=2))
