@@ -100,3 +100,11 @@ def test_every_method_and_backend_runs_and_reaches_its_sparsity(mnist, tmp_path,
     assert nonzero <= pruned["weights_nonzero"]
     if overrides.get("prune.method") != "std":
         assert pruned["sparsity"] == pytest.approx(0.8, abs=1e-3)
+
+
+def test_per_layer_targets_from_a_sensitivity_scan_are_reached_exactly(mnist, tmp_path):
+    summary = pipeline.execute(tiny_config(**{"prune.layers": "conv1=0.5,fc1=0.95"}), tmp_path, log=lambda m: None)
+    layers = {r["layer"]: r for r in summary["pruned"]["layers"]}
+    assert layers["conv1"]["kept"] == 150 - 75
+    assert layers["fc1"]["kept"] == 48_000 - 45_600
+    assert layers["conv2"]["kept"] == 2_400  # not named: left dense

@@ -5,6 +5,7 @@ import sys
 
 from prunelab import data
 from prunelab.cli.bench import register_bench
+from prunelab.cli.sensitivity import register_sensitivity
 from prunelab.cli.settings import add_arguments, build_config
 from prunelab.cli.sources import load_source
 from prunelab.errors import PrunelabError
@@ -193,5 +194,6 @@ COMMANDS = {
     "export": (register_export, "export a model with pruning made permanent (ONNX or state_dict)"),
     "compress": (register_compress, "write a run's model as a Deep Compression file"),
     "decompress": (register_decompress, "check and decode a compressed file (optionally to a state_dict)"),
+    "sensitivity": (register_sensitivity, "scan each layer's sensitivity to pruning on the validation split"),
     "bench": (register_bench, "time dense PyTorch against sparse kernels at batch 1, 64 and 1000"),
 }

@@ -51,6 +51,13 @@ def validate(config: RunConfig) -> None:
     if config.data.dataset not in data.DATASETS:
         raise PrunelabError(f"unknown dataset '{config.data.dataset}'; choose from {', '.join(data.DATASETS)}")
     check_sparsity(config.prune.sparsity)
+    if config.prune.layers:
+        from prunelab.runs.config import layer_targets
+
+        if config.prune.method != "magnitude" or config.prune.backend != "prunelab":
+            raise PrunelabError("prune.layers works with method magnitude and backend prunelab")
+        for value in layer_targets(config.prune.layers).values():
+            check_sparsity(value)
     choices = {"prune.method": ("magnitude", "global", "std", "course"), "prune.backend": ("prunelab", "torch"),
                "prune.schedule": ("oneshot", "iterative", "gradual")}
     for key, allowed in choices.items():

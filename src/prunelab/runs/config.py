@@ -40,6 +40,7 @@ class PruneConfig:
     sparsity: float = 0.9
     rounds: int = 3  # iterative: number of prune/retrain rounds
     quality: float = 1.0  # std method: threshold = quality x std
+    layers: str = ""  # magnitude method: per-layer final sparsity, "conv1=0.6,fc1=0.97" (from `prunelab sensitivity`)
     epochs: int = 4  # retraining epochs per round (gradual: in total)
     lr: float = 0.01
     momentum: float = 0.5
@@ -157,3 +158,17 @@ def stage_settings(config: RunConfig, stage: str) -> dict:
 
 def resolve_path(path) -> Path:
     return Path(path).expanduser()
+
+
+def layer_targets(text: str) -> dict:
+    """Parse "conv1=0.6,fc1=0.97" into {"conv1.weight": 0.6, "fc1.weight": 0.97}."""
+    targets = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            targets[f"{name.strip()}.weight"] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise PrunelabError(f"prune.layers needs NAME=SPARSITY items separated by commas, got '{item}'")
+    return targets

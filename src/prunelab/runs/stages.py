@@ -6,6 +6,7 @@ every epoch) when interrupted.
 """
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from prunelab import models
 from prunelab.foundations.files import write_json
 from prunelab.pruning import criteria, schedules, torch_backend
 from prunelab.pruning.mask import Mask
+from prunelab.errors import PrunelabError
 from prunelab.runs import checkpoint
+from prunelab.runs.config import layer_targets
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.masking import MaskEnforcer
 from prunelab.training.metrics import MetricsLog
@@ -87,7 +90,19 @@ def new_mask(config, model, mask: Mask, target: float) -> Mask:
         return criteria.magnitude_global(weights, mask, target)
     if p.method == "std":
         return criteria.std_threshold(weights, mask, p.quality)
+    if p.layers:
+        return criteria.magnitude_per_layer(weights, mask, per_layer_targets(p, mask, target))
     return criteria.magnitude_per_layer(weights, mask, target)
+
+
+def per_layer_targets(p, mask: Mask, target: float) -> dict:
+    """Each layer's share of this round: the same fraction of its way, in log density, as the model's."""
+    finals = layer_targets(p.layers)
+    unknown = set(finals) - set(mask)
+    if unknown:
+        raise PrunelabError(f"prune.layers names {', '.join(sorted(unknown))}, which the model does not have")
+    progress = math.log1p(-target) / math.log1p(-p.sparsity) if p.sparsity > 0 else 1.0
+    return {n: 1.0 - (1.0 - finals.get(n, 0.0)) ** progress for n in mask}
 
 
 def phases(config, steps_per_epoch: int) -> list[dict]:
