@@ -108,3 +108,13 @@ def test_per_layer_targets_from_a_sensitivity_scan_are_reached_exactly(mnist, tm
     assert layers["conv1"]["kept"] == 150 - 75
     assert layers["fc1"]["kept"] == 48_000 - 45_600
     assert layers["conv2"]["kept"] == 2_400  # not named: left dense
+
+
+def test_sparse_variational_dropout_prunes_through_the_pipeline(mnist, tmp_path):
+    config = tiny_config(**{"prune.method": "svd", "prune.epochs": 3, "prune.lr": 0.01, "prune.kl_warmup": 1})
+    summary = pipeline.execute(config, tmp_path, log=lambda m: None)
+    pruned = summary["pruned"]
+    assert pruned["sparsity"] > 0.3
+    state = torch.load(Path(summary["run_dir"]) / "pruned" / "model.pt", weights_only=True)
+    nonzero = sum(int(torch.count_nonzero(state[r["layer"] + ".weight"])) for r in pruned["layers"][:-1])
+    assert nonzero == pruned["weights_nonzero"]

@@ -58,13 +58,13 @@ def validate(config: RunConfig) -> None:
             raise PrunelabError("prune.layers works with method magnitude and backend prunelab")
         for value in layer_targets(config.prune.layers).values():
             check_sparsity(value)
-    choices = {"prune.method": ("magnitude", "global", "std", "course"), "prune.backend": ("prunelab", "torch"),
+    choices = {"prune.method": ("magnitude", "global", "std", "course", "svd"), "prune.backend": ("prunelab", "torch"),
                "prune.schedule": ("oneshot", "iterative", "gradual")}
     for key, allowed in choices.items():
         value = getattr(config.prune, key.split(".")[1])
         if value not in allowed:
             raise PrunelabError(f"unknown {key} '{value}'; choose from {', '.join(allowed)}")
-    if config.prune.backend == "torch" and config.prune.method in ("std", "course"):
+    if config.prune.backend == "torch" and config.prune.method in ("std", "course", "svd"):
         raise PrunelabError(f"the torch backend supports methods magnitude and global, not {config.prune.method}")
     for key in ("train.epochs", "train.batch_size", "prune.epochs", "prune.rounds"):
         group, name = key.split(".")

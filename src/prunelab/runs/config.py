@@ -34,12 +34,13 @@ class TrainConfig:
 
 @dataclass
 class PruneConfig:
-    method: str = "magnitude"  # magnitude (per layer) | global | std (Han 2015) | course
+    method: str = "magnitude"  # magnitude (per layer) | global | std (Han 2015) | course | svd
     backend: str = "prunelab"  # prunelab | torch (torch.nn.utils.prune)
     schedule: str = "iterative"  # oneshot | iterative | gradual
     sparsity: float = 0.9
     rounds: int = 3  # iterative: number of prune/retrain rounds
     quality: float = 1.0  # std method: threshold = quality x std
+    kl_warmup: int = 5  # svd: epochs over which the KL term's weight rises from 0 to 1
     layers: str = ""  # magnitude method: per-layer final sparsity, "conv1=0.6,fc1=0.97" (from `prunelab sensitivity`)
     epochs: int = 4  # retraining epochs per round (gradual: in total)
     lr: float = 0.01

@@ -5,6 +5,7 @@ runs/stages/, which runs with the same earlier settings share (a sparsity sweep 
 dense model once).
 """
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from prunelab.runs import stages
 from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.config import RunConfig, settings_hash, stage_settings, to_toml
 from prunelab.training.device import pick_device
+
+try:
+    import fcntl
+except ImportError:  # POSIX only; on Windows parallel workers must not share stages
+    fcntl = None
 
 RUNS_ENV = "PRUNELAB_RUNS_DIR"
 
@@ -69,6 +75,24 @@ def link(run: Path, name: str, target: Path) -> None:
     path.symlink_to(os.path.relpath(target, run))
 
 
+@contextlib.contextmanager
+def stage_lock(directory: Path, log=print):
+    """Hold `<stage dir>.lock` while a stage runs: parallel sweep workers that need the same stage
+    (runs sharing a dense model) take turns, so one trains it and the others then reuse it."""
+    if fcntl is None:
+        yield
+        return
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{directory}.lock", "a") as handle:  # the lock goes when the file closes
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"{directory.name.split('-')[0]}: waiting, another process is working on {directory}")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> dict:
     """Run the stages up to `stop` (reusing finished ones), write summary.json and return it."""
     models.build(config.model)  # fail fast on an unknown model
@@ -83,18 +107,21 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     seconds = {"data": time.perf_counter() - began}
     dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
     link(run, "dense", dense_dir)
-    dense = stages.train_dense(config, splits, dense_dir, device, log)
+    with stage_lock(dense_dir, log):
+        dense = stages.train_dense(config, splits, dense_dir, device, log)
     seconds["dense"] = dense["seconds"]
     pruned = None
     if stop != "dense":
         link(run, "pruned", pruned_dir)
-        pruned = stages.train_pruned(config, splits, dense_dir, pruned_dir, device, log)
+        with stage_lock(pruned_dir, log):
+            pruned = stages.train_pruned(config, splits, dense_dir, pruned_dir, device, log)
         seconds["pruned"] = pruned["seconds"]
     quantized = None
     if stop == "all":
         quantized_dir = stage_dir(config, runs_dir, "quantized")
         link(run, "quantized", quantized_dir)
-        quantized = train_quantized(config, splits, pruned_dir, quantized_dir, device, log)
+        with stage_lock(quantized_dir, log):
+            quantized = train_quantized(config, splits, pruned_dir, quantized_dir, device, log)
         seconds["quantized"] = quantized["seconds"]
     summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds)
     if quantized is not None:

@@ -134,6 +134,10 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
         log(f"pruned: reusing {stage_dir}")
         return done
     p = config.prune
+    if p.method == "svd":
+        from prunelab.runs.svd_stage import train_variational
+
+        return train_variational(config, splits, dense_dir, stage_dir, device, log)
     model = load_model(config, dense_dir, device)
     mask = Mask.ones_like(model)
     first_phase, first_epoch, rows, seconds, state = 0, 0, 0, 0.0, None

@@ -14,8 +14,11 @@ def as_input(images_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def train_epoch(model, optimizer, images, labels, batch_size, generator, after_step=None,
-                scheduler=None, progress=None) -> dict:
-    """Train one epoch; `after_step(model, optimizer)` runs after every optimizer step."""
+                scheduler=None, progress=None, extra_loss=None) -> dict:
+    """Train one epoch; `after_step(model, optimizer)` runs after every optimizer step.
+
+    `extra_loss(model)`, when given, is added to the cross-entropy (e.g. a KL term).
+    """
     device = next(model.parameters()).device
     model.train()
     order = torch.randperm(len(images), generator=generator)
@@ -29,6 +32,8 @@ def train_epoch(model, optimizer, images, labels, batch_size, generator, after_s
         y = labels[index].to(device, non_blocking=True).long()
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
+        if extra_loss is not None:
+            loss = loss + extra_loss(model)
         loss.backward()
         optimizer.step()
         if after_step is not None:

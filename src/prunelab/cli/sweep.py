@@ -1,0 +1,67 @@
+"""`prunelab sweep CONFIG.toml`: expand a sweep file into runs, execute them, collect the results."""
+
+import sys
+
+from prunelab.errors import PrunelabError
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def register_sweep(parser):
+    parser.add_argument("config", metavar="CONFIG.toml", help="sweep file: [base], [grid] and/or [[runs]]")
+    parser.add_argument("--runs-dir", help="where runs go (default: ./runs or $PRUNELAB_RUNS_DIR)")
+    parser.add_argument("--jobs", type=int, help="runs at a time in worker processes (default: min(cores, runs))")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a base setting of every run, e.g. --set data.dataset=fashion-mnist")
+    parser.add_argument("--output", help="folder for the tables (default: <runs-dir>/sweeps/<sweep name>)")
+    parser.add_argument("--collect-only", action="store_true", help="rebuild the tables from disk, train nothing")
+    parser.set_defaults(handler=sweep)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise PrunelabError(f"--set needs KEY=VALUE, got '{item}'")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def sweep(args) -> int:
+    from pathlib import Path
+
+    from prunelab.runs.pipeline import default_runs_dir
+    from prunelab.sweeps import manifest, progress
+    from prunelab.sweeps.collect import collect
+    from prunelab.sweeps.progress import plural
+    from prunelab.sweeps.runner import run_sweep
+    from prunelab.sweeps.spec import load_sweep
+
+    if args.jobs is not None and args.jobs < 1:
+        raise PrunelabError(f"--jobs must be at least 1, got {args.jobs}")
+    plan = load_sweep(args.config, parse_overrides(args.set))
+    runs_dir = Path(args.runs_dir or default_runs_dir())
+    out = Path(args.output) if args.output else manifest.output_dir(plan, runs_dir)
+    execution, outcome = None, None
+    if not args.collect_only:
+        before = progress.finished_stages(plan.configs, runs_dir, plan.stop)
+        log(f"sweep {plan.name}: {len(plan.configs)} runs up to stage '{plan.stop}' in {runs_dir}")
+        outcome = run_sweep(plan, runs_dir, args.jobs, log=log)
+        execution = {"jobs": outcome.jobs, "threads_per_job": outcome.threads, "seconds": round(outcome.seconds, 1),
+                     "failed": len(outcome.failed)}
+        print(f"sweep {plan.name}: {len(plan.configs) - len(outcome.failed)} of {len(plan.configs)} runs finished "
+              f"in {outcome.seconds:.0f} s ({outcome.jobs} at a time, {plural(outcome.threads, 'torch thread')} each)")
+        for line in progress.sharing_lines(plan.configs, runs_dir, plan.stop, before):
+            print(line)
+    tables = collect(manifest.sweep_run_dirs(plan, runs_dir), plan.stop, out)
+    manifest.write_manifest(out, plan, runs_dir, execution)
+    print(f"collected {tables['finished']} finished of {tables['count']} runs into {out}/ "
+          f"(runs.csv, epochs.csv, results.sqlite)")
+    if outcome is not None and outcome.failed:
+        first = next(iter(outcome.failed.values()))
+        raise PrunelabError(f"{len(outcome.failed)} of {len(plan.configs)} runs failed (first: {first}); "
+                            f"rerun the same command to resume")
+    return 0

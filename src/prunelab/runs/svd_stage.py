@@ -1,0 +1,61 @@
+"""Pruning by Sparse Variational Dropout: train the variational model, keep log alpha < 3.
+
+Starts from the dense model (as Molchanov et al. do for LeNet), trains with Adam on the data
+loss plus the KL term divided by the number of training images, the KL weight rising linearly
+over `kl_warmup` epochs, then writes the plain model, its mask and result like the pruned stage.
+"""
+
+import time
+from pathlib import Path
+
+import torch
+
+from prunelab.foundations.files import write_json
+from prunelab.pruning import variational
+from prunelab.pruning.mask import Mask
+from prunelab.runs import checkpoint
+from prunelab.runs.stages import epoch_generator, load_model
+from prunelab.training.loop import evaluate, train_epoch
+from prunelab.training.metrics import MetricsLog
+from prunelab.training.schedule import lr_at, set_lr
+
+
+def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, log) -> dict:
+    p = config.prune
+    model = variational.make_variational(load_model(config, dense_dir, device))
+    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
+    start, seconds = 0, 0.0
+    if (stage_dir / "checkpoint.pt").exists():
+        state = checkpoint.load(stage_dir / "checkpoint.pt")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, seconds = state["epoch"], state["seconds"]
+        log(f"pruned (svd): resuming at epoch {start + 1}")
+    metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
+    count = len(splits.train_images)
+    for epoch in range(start, p.epochs):
+        began = time.perf_counter()
+        set_lr(optimizer, lr_at(epoch, p.epochs, p.lr, p.lr_schedule))
+        weight = min(1.0, (epoch + 1) / max(1, p.kl_warmup))
+        row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
+                          epoch_generator(config.seed, "pruned", epoch), progress=f"svd {epoch + 1}/{p.epochs}",
+                          extra_loss=lambda m: weight * variational.total_kl(m) / count)
+        mask = Mask(variational.masks_of(model))
+        row.update(evaluate(model, splits.test_images, splits.test_labels))
+        row.update(stage="pruned", epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"], sparsity=mask.sparsity(),
+                   kl_weight=weight)
+        metrics.append(row)
+        seconds += time.perf_counter() - began
+        log(f"svd epoch {epoch + 1}/{p.epochs}: sparsity {mask.sparsity():.4f} "
+            f"test accuracy {row['test_accuracy']:.4f}")
+        checkpoint.save(stage_dir / "checkpoint.pt", {"epoch": epoch + 1, "seconds": seconds,
+                        "model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    mask = Mask(variational.masks_of(model))
+    plain = load_model(config, dense_dir, device)
+    plain.load_state_dict(variational.plain_state_dict(model))
+    checkpoint.save(stage_dir / "model.pt", plain.state_dict())
+    mask.save(stage_dir / "mask.pt")
+    result = {**evaluate(plain, splits.test_images, splits.test_labels), "seconds": seconds, "sparsity": mask.sparsity()}
+    write_json(stage_dir / "result.json", result)
+    (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return result

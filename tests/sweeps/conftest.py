@@ -1,0 +1,14 @@
+"""The smoke sweep, run once per session on a few hundred real MNIST images, for the tests here."""
+
+import pytest
+from sweep_helpers import FEWER_IMAGES, SMOKE, cli, one_torch_thread
+
+
+@pytest.fixture(scope="session")
+def smoke(mnist, tmp_path_factory):
+    """experiments/smoke.toml on 300 training and 200 test images, one run at a time."""
+    runs = tmp_path_factory.mktemp("smoke") / "runs"
+    with one_torch_thread():
+        assert cli("sweep", SMOKE, "--runs-dir", runs, "--jobs", 1, *FEWER_IMAGES) == 0
+    out = next((runs / "sweeps").iterdir())
+    return {"runs": runs, "out": out, "csv": (out / "runs.csv").read_text(), "epochs": (out / "epochs.csv").read_text()}

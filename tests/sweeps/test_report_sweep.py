@@ -1,0 +1,87 @@
+"""`prunelab report`: report.md and figures from the smoke sweep, from a runs folder, from fake
+runs long enough for Fig. 6 and 7; figures without data are left out and listed."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sweep_helpers import cli, fake_run, one_torch_thread
+
+from prunelab.errors import PrunelabError
+from prunelab.reporting.base import spread
+from prunelab.runs import pipeline
+from prunelab.runs.config import RunConfig, load_toml
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def written(folder: Path) -> dict:
+    report = json.loads((folder / "report.json").read_text())
+    for name in report["figures"]:
+        assert (folder / name).read_bytes()[:8] == PNG
+    return report
+
+
+def test_report_from_the_smoke_sweep_draws_what_it_has_and_lists_the_rest(smoke, tmp_path):
+    assert cli("report", smoke["out"], "--output", tmp_path / "report") == 0
+    report = written(tmp_path / "report")
+    assert set(report["figures"]) >= {"fig4-loss-per-sparsity.png", "fig5-correct-after-5-epochs.png",
+                                      "time-per-sparsity.png", "backends-side-by-side.png",
+                                      "error-vs-compression.png", "layer-density.png", "masks.png"}
+    assert set(report["skipped"]) == {"Fig. 6: loss over 20 epochs at high sparsity",
+                                      "Fig. 7: 60 epochs, dense (sparsity 0) vs 0.9",
+                                      "Weight histograms after quantization"}
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "## Figures left out" in text and "no runs retrained for 60 or more epochs" in text
+    assert "6 finished runs." in text and "ran 1 runs at a time" in text
+    for name in report["figures"]:
+        assert f"]({name})" in text
+
+
+def test_a_runs_folder_with_a_quantized_run_gets_the_after_quantization_histograms(smoke, tmp_path):
+    config = smoke_config(smoke)
+    config.quantize.epochs = 0  # k-means only: a new run that reuses the smoke sweep's pruned stage
+    with one_torch_thread():
+        pipeline.execute(config, smoke["runs"], log=lambda m: None, stop="all")
+    assert cli("report", smoke["runs"], "--output", tmp_path / "report") == 0
+    report = written(tmp_path / "report")
+    assert "weight-histograms.png" in report["figures"]
+    assert "Weight histograms after quantization" not in report["skipped"]
+    assert "7 finished runs." in (tmp_path / "report" / "report.md").read_text()
+
+
+def smoke_config(smoke) -> RunConfig:
+    """The settings of the smoke sweep's run at sparsity 0.9 with our backend."""
+    for run in smoke["runs"].iterdir():
+        if (run / "config.toml").exists():
+            config = load_toml(run / "config.toml")
+            if config.prune.sparsity == 0.9 and config.prune.backend == "prunelab":
+                return config
+    raise AssertionError("no such run")
+
+
+def test_fake_60_epoch_runs_give_fig6_fig7_and_the_gap_in_numbers(tmp_path):
+    runs = tmp_path / "runs"
+    dense = {0: 0.990, 1: 0.992, 2: 0.991}
+    for seed, final in dense.items():
+        common = {"seed": seed, "prune__method": "course", "prune__epochs": 60}
+        fake_run(runs, [final - 0.001] * 59 + [final], prune__sparsity=0.0, **common)
+        fake_run(runs, [final - 0.003] * 59 + [final - 0.002 * (seed + 1)], prune__sparsity=0.9, **common)
+    assert cli("report", *sorted(runs.iterdir()), "--output", tmp_path / "report") == 0
+    report = written(tmp_path / "report")
+    assert {"fig6-high-sparsity-20-epochs.png", "fig7-dense-vs-0.9-60-epochs.png"} <= set(report["figures"])
+    assert "Learnt masks (white: kept)" in report["skipped"]  # fake runs have no mask files
+    gap = spread([0.2, 0.4, 0.6])  # points of accuracy, dense minus 0.9, per seed
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"Gap (sparsity 0 minus 0.9, same seed): {gap.text(1)} points" in text
+    assert "is ahead at 60 of the 60 epochs" in text
+    assert "sparsity 0 99.10 ± 0.10 (n=3) %" in text
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda p: p / "nowhere", "does not exist"),
+    (lambda p: p, "no runs in it"),
+])
+def test_nothing_to_report_is_a_one_line_error(tmp_path, make, message):
+    with pytest.raises(PrunelabError, match=message):
+        cli("report", make(tmp_path), "--output", tmp_path / "report")
