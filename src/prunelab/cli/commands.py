@@ -5,6 +5,8 @@ import sys
 
 from prunelab import data
 from prunelab.cli.bench import register_bench
+from prunelab.cli.report import register_report
+from prunelab.cli.sweep import register_sweep
 from prunelab.cli.sensitivity import register_sensitivity
 from prunelab.cli.settings import add_arguments, build_config
 from prunelab.cli.sources import load_source
@@ -195,5 +197,7 @@ COMMANDS = {
     "compress": (register_compress, "write a run's model as a Deep Compression file"),
     "decompress": (register_decompress, "check and decode a compressed file (optionally to a state_dict)"),
     "sensitivity": (register_sensitivity, "scan each layer's sensitivity to pruning on the validation split"),
+    "sweep": (register_sweep, "run a grid of settings as runs, in parallel; collect results into CSV and SQLite"),
+    "report": (register_report, "report.md and figures from runs on disk (read-only)"),
     "bench": (register_bench, "time dense PyTorch against sparse kernels at batch 1, 64 and 1000"),
 }

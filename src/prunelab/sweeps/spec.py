@@ -11,9 +11,10 @@
     seed = [0, 1, 2]
 
 Every entry of [[runs]] (or one empty entry when there is none) is combined with every point
-of the top-level [grid] and of its own grid. Values apply in the order base, entry, grids; a key
-set by two of entry, top grid and entry grid is an error rather than a silent winner. The
-expansion is a pure function of the parsed file, so the run list can be tested exactly.
+of the top-level [grid] and of its own grid. Values apply in the order base (with any command-line
+--set), entry, grids; a key set by two of entry, top grid and entry grid is an error rather than a
+silent winner. The expansion is a pure function of the parsed file, so the run list can be tested
+exactly.
 """
 
 import copy
