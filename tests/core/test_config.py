@@ -1,7 +1,7 @@
 import pytest
 
 from prunelab.errors import PrunelabError
-from prunelab.runs.config import RunConfig, load_toml, set_value, settings_hash, stage_settings, to_toml
+from prunelab.runs.config import RunConfig, load_toml, non_default, set_value, settings_hash, stage_settings, to_toml
 
 
 def test_defaults_are_the_course_projects():
@@ -17,10 +17,22 @@ def test_toml_round_trip(tmp_path):
     assert load_toml(tmp_path / "c.toml") == config
 
 
-def test_hash_is_pinned_so_reruns_find_their_directories():
-    # if this changes, every existing run directory stops being found: change it on purpose only
+def test_directory_names_are_pinned_so_reruns_find_their_output(tmp_path):
+    # if these change, every existing run directory stops being found: change them on purpose only
+    from prunelab.runs.pipeline import run_dir, stage_dir
+
     assert settings_hash({"a": 1, "b": [1, 2]}) == "8baa73198470"
-    assert settings_hash(stage_settings(RunConfig(), "dense")) == "67925b63cdfa"
+    config = RunConfig()
+    assert stage_dir(config, tmp_path, "dense").name == f"dense-{settings_hash({})}"
+    set_value(config, "train.epochs", 3)
+    assert stage_dir(config, tmp_path, "dense").name == f"dense-{settings_hash({'train': {'epochs': 3}})}"
+    assert run_dir(config, tmp_path).name == f"lenet5-{settings_hash({'train': {'epochs': 3}})}"
+
+
+def test_only_settings_that_differ_from_the_defaults_name_a_directory():
+    defaults = {"a": 1, "t": {"x": 1, "y": 2}}
+    assert non_default({"a": 1, "t": {"x": 1, "y": 2}}, defaults) == {}
+    assert non_default({"a": 2, "t": {"x": 1, "y": 3}, "new": 0}, defaults) == {"a": 2, "t": {"y": 3}, "new": 0}
 
 
 def test_stages_share_what_they_depend_on():

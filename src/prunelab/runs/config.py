@@ -144,6 +144,23 @@ def settings_hash(values: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def non_default(values: dict, defaults: dict) -> dict:
+    """Only the settings that differ from the defaults (nested tables kept where they differ).
+
+    Directories are named by a hash of these, as open_lth does, so adding a new setting with a
+    default later leaves every existing run's name, and so its resumability, unchanged.
+    """
+    different = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            inner = non_default(value, defaults.get(key, {}))
+            if inner:
+                different[key] = inner
+        elif key not in defaults or defaults[key] != value:
+            different[key] = value
+    return different
+
+
 def stage_settings(config: RunConfig, stage: str) -> dict:
     """Only what a stage's output depends on, so runs that differ later share the stage."""
     values = config.to_dict()

@@ -19,7 +19,7 @@ from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
 from prunelab.runs import stages
 from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
-from prunelab.runs.config import RunConfig, settings_hash, stage_settings, to_toml
+from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_settings, to_toml
 from prunelab.training.device import pick_device
 
 try:
@@ -49,11 +49,13 @@ def run_settings(config: RunConfig) -> dict:
 
 
 def run_dir(config: RunConfig, runs_dir: Path) -> Path:
-    return Path(runs_dir) / f"{config.model}-{settings_hash(run_settings(config))}"
+    changed = non_default(run_settings(config), run_settings(RunConfig()))
+    return Path(runs_dir) / f"{config.model}-{settings_hash(changed)}"
 
 
 def stage_dir(config: RunConfig, runs_dir: Path, stage: str) -> Path:
-    return Path(runs_dir) / "stages" / f"{stage}-{settings_hash(stage_settings(config, stage))}"
+    changed = non_default(stage_settings(config, stage), stage_settings(RunConfig(), stage))
+    return Path(runs_dir) / "stages" / f"{stage}-{settings_hash(changed)}"
 
 
 def prepare_data(config: RunConfig) -> TensorSplits:

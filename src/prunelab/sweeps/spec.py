@@ -25,7 +25,7 @@ from pathlib import Path
 
 from prunelab.cli.settings import validate
 from prunelab.errors import PrunelabError
-from prunelab.runs.config import RunConfig, load_toml, set_value, settings_hash
+from prunelab.runs.config import RunConfig, load_toml, non_default, set_value, settings_hash
 from prunelab.runs.pipeline import run_settings
 
 STOPS = ("dense", "pruned", "all")
@@ -127,7 +127,7 @@ def unique(configs: list[RunConfig]) -> list[RunConfig]:
     """Drop repeats (two experiments asking for the same run), keeping the first's place."""
     seen, kept = set(), []
     for config in configs:
-        key = settings_hash(run_settings(config))
+        key = settings_hash(non_default(run_settings(config), run_settings(RunConfig())))
         if key not in seen:
             seen.add(key)
             kept.append(config)
