@@ -87,3 +87,14 @@ def test_a_corrupt_compressed_file_gets_one_line_and_exit_2(tmp_path):
         result = subprocess.run([sys.executable, "-m", "prunelab", *command], capture_output=True, text=True)
         assert result.returncode == 2, command
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_restored_centroids_are_the_tensors_the_optimizer_updates():
+    model, mask = pruned_model()
+    shared = SharedWeights(model, mask, layer_bits(model, mask, 8, 5))
+    optimizer = CentroidOptimizer(model, shared, lr=0.01, momentum=0.9)
+    saved = {n: c + 0.001 for n, c in shared.state().items()}
+    shared.load_state(saved, model)
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert all(id(c) in held for c in shared.centroids.values())
+    assert all(torch.equal(shared.centroids[n], saved[n]) for n in saved)

@@ -117,15 +117,31 @@ def coerce(key, value, kind):
     return value
 
 
-def load_toml(path) -> RunConfig:
+def read_toml(path, what: str = "config file") -> dict:
+    """A TOML file's tables, or a one-line error naming the file."""
     try:
         with open(path, "rb") as handle:
-            values = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
-        raise PrunelabError(f"config file {path} does not exist") from None
+        raise PrunelabError(f"{what} {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
-        raise PrunelabError(f"config file {path} is not valid TOML: {exc}") from None
-    return RunConfig.from_dict(values)
+        raise PrunelabError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
+def load_toml(path) -> RunConfig:
+    return RunConfig.from_dict(read_toml(path))
+
+
+def flatten(values: dict, separator: str = ".", prefix: str = "") -> dict:
+    """Nested tables -> {"prune.sparsity": leaf} (or another separator)."""
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, separator, f"{name}{separator}"))
+        else:
+            flat[name] = value
+    return flat
 
 
 def to_toml(config: RunConfig) -> str:

@@ -39,13 +39,10 @@ def train_quantized(config, splits, pruned_dir: Path, stage_dir: Path, device, l
     log(f"quantized (k-means, before fine-tuning): test accuracy {before['test_accuracy']:.4f}")
     optimizer = CentroidOptimizer(model, shared, q.lr, q.momentum)
     start, seconds = 0, time.perf_counter() - began
-    if (stage_dir / "checkpoint.pt").exists():
-        state = checkpoint.load(stage_dir / "checkpoint.pt")
-        model.load_state_dict(state["model"])
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized")
+    if state:
         shared.load_state(state["centroids"], model)
-        optimizer.load_state_dict(state["optimizer"])
         start, seconds = state["epoch"], state["seconds"]
-        log(f"quantized: resuming at epoch {start + 1}")
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     for epoch in range(start, q.epochs):
         began = time.perf_counter()

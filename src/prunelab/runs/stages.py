@@ -51,13 +51,8 @@ def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
     model = models.build(config.model).to(device)
     hp = config.train
     optimizer = torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-    start, seconds = 0, 0.0
-    if (stage_dir / "checkpoint.pt").exists():
-        state = checkpoint.load(stage_dir / "checkpoint.pt")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, seconds = state["epoch"], state["seconds"]
-        log(f"dense: resuming at epoch {start + 1}")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "dense")
+    start, seconds = (state["epoch"], state["seconds"]) if state else (0, 0.0)
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     for epoch in range(start, hp.epochs):
         began = time.perf_counter()

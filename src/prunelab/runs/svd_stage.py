@@ -24,13 +24,8 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     p = config.prune
     model = variational.make_variational(load_model(config, dense_dir, device))
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
-    start, seconds = 0, 0.0
-    if (stage_dir / "checkpoint.pt").exists():
-        state = checkpoint.load(stage_dir / "checkpoint.pt")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, seconds = state["epoch"], state["seconds"]
-        log(f"pruned (svd): resuming at epoch {start + 1}")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "pruned (svd)")
+    start, seconds = (state["epoch"], state["seconds"]) if state else (0, 0.0)
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     count = len(splits.train_images)
     for epoch in range(start, p.epochs):

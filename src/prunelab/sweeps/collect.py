@@ -17,22 +17,16 @@ from pathlib import Path
 
 from prunelab.foundations.files import write_text
 from prunelab.runs.config import load_toml
+from prunelab.runs.config import flatten as flatten_settings
 from prunelab.training.metrics import read_rows
 
 STAGES = ("dense", "pruned", "quantized")
 DONE_WHEN = {"dense": "dense", "pruned": "pruned", "all": "compressed"}  # summary section per stop
 
 
-def flatten(values: dict, prefix: str = "") -> dict:
+def flatten(values: dict) -> dict:
     """Nested dicts -> {"a_b": leaf}; lists (per-layer tables) are left out."""
-    flat = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}_"))
-        elif not isinstance(value, list):
-            flat[name] = value
-    return flat
+    return {k: v for k, v in flatten_settings(values, "_").items() if not isinstance(v, list)}
 
 
 def run_row(run: Path, stop: str) -> dict:

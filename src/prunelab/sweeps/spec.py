@@ -19,13 +19,12 @@ exactly.
 
 import copy
 import itertools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from prunelab.cli.settings import validate
 from prunelab.errors import PrunelabError
-from prunelab.runs.config import RunConfig, load_toml, non_default, set_value, settings_hash
+from prunelab.runs.config import RunConfig, flatten, load_toml, non_default, read_toml, set_value, settings_hash
 from prunelab.runs.pipeline import run_settings
 
 STOPS = ("dense", "pruned", "all")
@@ -43,14 +42,7 @@ class Sweep:
 
 def load_sweep(path, overrides: dict | None = None) -> Sweep:
     path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            values = tomllib.load(handle)
-    except FileNotFoundError:
-        raise PrunelabError(f"sweep file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PrunelabError(f"sweep file {path} is not valid TOML: {exc}") from None
-    return parse_sweep(values, path, overrides or {})
+    return parse_sweep(read_toml(path, "sweep file"), path, overrides or {})
 
 
 def parse_sweep(values: dict, path: Path, overrides: dict) -> Sweep:
@@ -109,18 +101,6 @@ def grid_points(grid, where: str) -> list[dict]:
         if not isinstance(values, list) or not values:
             raise PrunelabError(f"{where}: '{key}' needs a non-empty list of values, got {values!r}")
     return [dict(zip(axes, point)) for point in itertools.product(*axes.values())]
-
-
-def flatten(table: dict, prefix: str = "") -> dict:
-    """Nested tables (TOML's dotted keys) -> {"prune.sparsity": value}."""
-    flat = {}
-    for key, value in table.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def unique(configs: list[RunConfig]) -> list[RunConfig]:

@@ -41,8 +41,9 @@ class SharedWeights:
         return {name: c.detach().cpu() for name, c in self.centroids.items()}
 
     def load_state(self, centroids: dict, model) -> None:
-        for name, value in centroids.items():
-            self.centroids[name] = value.to(self.centroids[name].device)
+        with torch.no_grad():  # in place: the optimizer holds these very tensors
+            for name, value in centroids.items():
+                self.centroids[name].copy_(value)
         self.write_into(model)
 
 
