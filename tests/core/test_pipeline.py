@@ -118,3 +118,20 @@ def test_sparse_variational_dropout_prunes_through_the_pipeline(mnist, tmp_path)
     state = torch.load(Path(summary["run_dir"]) / "pruned" / "model.pt", weights_only=True)
     nonzero = sum(int(torch.count_nonzero(state[r["layer"] + ".weight"])) for r in pruned["layers"][:-1])
     assert nonzero == pruned["weights_nonzero"]
+
+
+def test_settings_chosen_on_validation_then_the_file_is_tested_once_on_the_test_set(mnist, tmp_path):
+    from prunelab.compress import unpack_model
+    from prunelab.compression import CompressedModel
+    from prunelab.training.loop import evaluate
+
+    config = tiny_config(**{"data.validation": True, "quantize.epochs": 1})
+    summary = pipeline.execute(config, tmp_path, log=lambda m: None)
+    assert summary["evaluated_on"] == "validation"
+    final = summary["final_test"]
+    assert final["stage"] == "quantized"
+    decoded = unpack_model(CompressedModel.read(Path(summary["run_dir"]) / "quantized" / "model.plc"))
+    images, labels = (torch.from_numpy(a[:300].copy()) for a in (mnist.test_images, mnist.test_labels))
+    assert final["test_correct"] == evaluate(decoded, images, labels)["test_correct"]
+    plain = pipeline.execute(tiny_config(**{"quantize.epochs": 1}), tmp_path, log=lambda m: None)
+    assert "final_test" not in plain

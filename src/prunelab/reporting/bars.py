@@ -95,5 +95,18 @@ def backends_side_by_side(records, folder) -> Figure | Skipped:
     axes[0].set_ylim(max(0.0, low - 2.0), 100.0)
     table = "\n".join(["| sparsity | backend | test accuracy (%) | training s/epoch |", "|---|---|---|---|", *lines])
     text = (f"{describe(family)}; {seeds_note(family)}. The accuracy axis "
-            f"starts at {max(0.0, low - 2.0):.1f} %. Memory was not measured.\n\n{table}")
+            f"starts at {max(0.0, low - 2.0):.1f} %.\n\n{table}\n\n{memory_table(family)}")
     return Figure(title, save(fig, folder, "backends-side-by-side.png"), text)
+
+
+def memory_table(family) -> str:
+    """Bytes each backend holds while training this family's model (counted, see pruning/footprint.py)."""
+    from prunelab.pruning.footprint import BACKENDS, training_footprint
+
+    model, batch = family[0].settings["model"], family[0].settings["train.batch_size"]
+    rows = [training_footprint(model, backend, 0.9, batch) for backend in BACKENDS]
+    lines = [f"| {r['backend']} | {r['state_bytes']:,} | {r['saved_for_backward_bytes']:,} | {r['checkpoint_bytes']:,} |"
+             for r in rows]
+    return "\n".join([f"Memory while training {model} (bytes, counted tensor by tensor; a batch of {batch}; "
+                      "plain is the unpruned loop; the counts do not depend on the sparsity):", "",
+                      "| backend | state between steps | saved for backward | checkpoint |", "|---|---|---|---|", *lines])

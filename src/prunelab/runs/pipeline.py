@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 
 from prunelab import data, models
+from prunelab.compress import unpack_model
+from prunelab.compression import CompressedModel
 from prunelab.foundations.files import write_json, write_text
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
@@ -21,6 +23,7 @@ from prunelab.runs import stages
 from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_settings, to_toml
 from prunelab.training.device import pick_device
+from prunelab.training.loop import evaluate
 
 try:
     import fcntl
@@ -128,8 +131,26 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds)
     if quantized is not None:
         summary["compressed"] = compressed_section(quantized)
+    if config.data.validation:
+        summary["final_test"] = final_test(config, run, stop, device)
+        log(f"final test ({summary['final_test']['stage']} model, reported once): accuracy "
+            f"{summary['final_test']['test_accuracy']:.4f}")
     write_json(run / "summary.json", summary)
     return {**summary, "run_dir": str(run)}
+
+
+def final_test(config: RunConfig, run: Path, stop: str, device) -> dict:
+    """With settings chosen on the validation split, the last stage's model on the untouched test
+    set, once: the compressed file when there is one, else the latest model."""
+    stage = {"all": "quantized", "pruned": "pruned", "dense": "dense"}[stop]
+    if stage == "quantized":
+        model = unpack_model(CompressedModel.read(run / stage / FILE_NAME))
+    else:
+        model = stages.load_model(config, run / stage, "cpu")
+    splits = data.load(config.data.dataset, data_dir=config.data.data_dir or None)
+    count = config.data.test_limit or len(splits.test_images)
+    images, labels = (torch.from_numpy(a[:count].copy()) for a in (splits.test_images, splits.test_labels))
+    return {"stage": stage, **evaluate(model.to(device), images, labels)}
 
 
 def summarize(config, dense_dir, pruned_dir, dense, pruned, seconds) -> dict:
