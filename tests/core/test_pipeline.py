@@ -129,9 +129,11 @@ def test_settings_chosen_on_validation_then_the_file_is_tested_once_on_the_test_
     summary = pipeline.execute(config, tmp_path, log=lambda m: None)
     assert summary["evaluated_on"] == "validation"
     final = summary["final_test"]
-    assert final["stage"] == "quantized"
+    assert list(final) == ["dense", "pruned", "quantized"]
     decoded = unpack_model(CompressedModel.read(Path(summary["run_dir"]) / "quantized" / "model.plc"))
     images, labels = (torch.from_numpy(a[:300].copy()) for a in (mnist.test_images, mnist.test_labels))
-    assert final["test_correct"] == evaluate(decoded, images, labels)["test_correct"]
+    assert final["quantized"]["test_correct"] == evaluate(decoded, images, labels)["test_correct"]
+    pruned = stages.load_model(config, Path(summary["run_dir"]) / "pruned", "cpu")
+    assert final["pruned"]["test_correct"] == evaluate(pruned, images, labels)["test_correct"]
     plain = pipeline.execute(tiny_config(**{"quantize.epochs": 1}), tmp_path, log=lambda m: None)
     assert "final_test" not in plain

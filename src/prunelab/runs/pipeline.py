@@ -31,6 +31,7 @@ except ImportError:  # POSIX only; on Windows parallel workers must not share st
     fcntl = None
 
 RUNS_ENV = "PRUNELAB_RUNS_DIR"
+STAGES = ("dense", "pruned", "quantized")
 
 
 @dataclass
@@ -133,24 +134,26 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
         summary["compressed"] = compressed_section(quantized)
     if config.data.validation:
         summary["final_test"] = final_test(config, run, stop, device)
-        log(f"final test ({summary['final_test']['stage']} model, reported once): accuracy "
-            f"{summary['final_test']['test_accuracy']:.4f}")
+        log("test set, once, after choosing on validation: " + ", ".join(
+            f"{stage} {100 * r['test_accuracy']:.2f}%" for stage, r in summary["final_test"].items()))
     write_json(run / "summary.json", summary)
     return {**summary, "run_dir": str(run)}
 
 
 def final_test(config: RunConfig, run: Path, stop: str, device) -> dict:
-    """With settings chosen on the validation split, the last stage's model on the untouched test
-    set, once: the compressed file when there is one, else the latest model."""
-    stage = {"all": "quantized", "pruned": "pruned", "dense": "dense"}[stop]
-    if stage == "quantized":
-        model = unpack_model(CompressedModel.read(run / stage / FILE_NAME))
-    else:
-        model = stages.load_model(config, run / stage, "cpu")
+    """With settings chosen on the validation split, each stage's model on the untouched test set,
+    once (the quantized stage's compressed file as decoded from disk)."""
     splits = data.load(config.data.dataset, data_dir=config.data.data_dir or None)
     count = config.data.test_limit or len(splits.test_images)
     images, labels = (torch.from_numpy(a[:count].copy()) for a in (splits.test_images, splits.test_labels))
-    return {"stage": stage, **evaluate(model.to(device), images, labels)}
+    results = {}
+    for stage in STAGES[:{"dense": 1, "pruned": 2, "all": 3}[stop]]:
+        if stage == "quantized":
+            model = unpack_model(CompressedModel.read(run / stage / FILE_NAME))
+        else:
+            model = stages.load_model(config, run / stage, "cpu")
+        results[stage] = evaluate(model.to(device), images, labels)
+    return results
 
 
 def summarize(config, dense_dir, pruned_dir, dense, pruned, seconds) -> dict:
