@@ -30,7 +30,8 @@ def test_report_from_the_smoke_sweep_draws_what_it_has_and_lists_the_rest(smoke,
                                       "error-vs-compression.png", "layer-density.png", "masks.png"}
     assert set(report["skipped"]) == {"Fig. 6: loss over 20 epochs at high sparsity",
                                       "Fig. 7: 60 epochs, dense (sparsity 0) vs 0.9",
-                                      "Weight histograms after quantization"}
+                                      "Weight histograms after quantization",
+                                      "Test error vs compressed size, per model"}
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Figures left out" in text and "no runs retrained for 60 or more epochs" in text
     assert "6 finished runs." in text and "ran 1 runs at a time" in text
@@ -48,6 +49,7 @@ def test_a_runs_folder_with_a_quantized_run_gets_the_after_quantization_histogra
     report = written(tmp_path / "report")
     assert "weight-histograms.png" in report["figures"]
     assert "Weight histograms after quantization" not in report["skipped"]
+    assert "size-vs-error.png" in report["figures"]  # the one run with a compressed file
     assert "7 finished runs." in (tmp_path / "report" / "report.md").read_text()
 
 
@@ -86,3 +88,18 @@ def test_fake_60_epoch_runs_give_fig6_fig7_and_the_gap_in_numbers(tmp_path):
 def test_nothing_to_report_is_a_one_line_error(tmp_path, make, message):
     with pytest.raises(PrunelabError, match=message):
         cli("report", make(tmp_path), "--output", tmp_path / "report")
+
+
+def test_test_errors_come_from_the_test_set_only():
+    from types import SimpleNamespace
+
+    from prunelab.reporting.compression import test_error_pct
+
+    on_test = SimpleNamespace(summary={"evaluated_on": "test", "pruned": {"test_accuracy": 0.99},
+                                       "compressed": {"test_accuracy": 0.98}})
+    chose_on_validation = SimpleNamespace(summary={"evaluated_on": "validation", "pruned": {"test_accuracy": 0.5},
+                                                   "final_test": {"pruned": {"test_accuracy": 0.97}}})
+    assert test_error_pct(on_test, "pruned") == pytest.approx(1.0)
+    assert test_error_pct(on_test, "quantized") == pytest.approx(2.0)
+    assert test_error_pct(chose_on_validation, "pruned") == pytest.approx(3.0)
+    assert test_error_pct(chose_on_validation, "quantized") is None  # validation figures are never shown as test

@@ -40,9 +40,10 @@ def test_a_second_invocation_trains_nothing_and_gives_the_same_table(smoke, monk
 
     monkeypatch.setattr(stages, "train_epoch", no_training)
     capsys.readouterr()
-    assert cli("sweep", SMOKE, "--runs-dir", smoke["runs"], "--jobs", 1, *FEWER_IMAGES) == 0
+    assert cli("sweep", SMOKE, "--runs-dir", smoke["runs"], "--jobs", 1, "--threads", 1, *FEWER_IMAGES) == 0
     out = capsys.readouterr().out
     assert "6 runs share 1 dense model (0 trained now, 1 reused from earlier)" in out
+    assert "(1 at a time, 1 torch thread each)" in out
     assert without_timing((smoke["out"] / "runs.csv").read_text()) == without_timing(smoke["csv"])
     assert without_timing((smoke["out"] / "epochs.csv").read_text()) == without_timing(smoke["epochs"])
 
@@ -96,3 +97,10 @@ def test_a_failing_run_fails_the_sweep_in_one_line_after_the_others_finish(smoke
     out = capsys.readouterr().out
     assert "sweep smoke: 3 of 6 runs finished" in out  # the others ran (here: were reused) all the same
     assert "collected 6 finished of 6 runs" in out  # from the smoke sweep's earlier, finished runs
+
+
+def test_threads_below_one_are_refused(smoke):
+    from prunelab.errors import PrunelabError
+
+    with pytest.raises(PrunelabError, match="--threads must be at least 1, got 0"):
+        cli("sweep", SMOKE, "--runs-dir", smoke["runs"], "--threads", 0)

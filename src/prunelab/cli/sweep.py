@@ -13,6 +13,7 @@ def register_sweep(parser):
     parser.add_argument("config", metavar="CONFIG.toml", help="sweep file: [base], [grid] and/or [[runs]]")
     parser.add_argument("--runs-dir", help="where runs go (default: ./runs or $PRUNELAB_RUNS_DIR)")
     parser.add_argument("--jobs", type=int, help="runs at a time in worker processes (default: min(cores, runs))")
+    parser.add_argument("--threads", type=int, help="torch threads per run (default: cores // jobs)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a base setting of every run, e.g. --set data.dataset=fashion-mnist")
     parser.add_argument("--output", help="folder for the tables (default: <runs-dir>/sweeps/<sweep name>)")
@@ -42,6 +43,8 @@ def sweep(args) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise PrunelabError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.threads is not None and args.threads < 1:
+        raise PrunelabError(f"--threads must be at least 1, got {args.threads}")
     plan = load_sweep(args.config, parse_overrides(args.set))
     runs_dir = Path(args.runs_dir or default_runs_dir())
     out = Path(args.output) if args.output else manifest.output_dir(plan, runs_dir)
@@ -49,7 +52,7 @@ def sweep(args) -> int:
     if not args.collect_only:
         before = progress.finished_stages(plan.configs, runs_dir, plan.stop)
         log(f"sweep {plan.name}: {len(plan.configs)} runs up to stage '{plan.stop}' in {runs_dir}")
-        outcome = run_sweep(plan, runs_dir, args.jobs, log=log)
+        outcome = run_sweep(plan, runs_dir, args.jobs, log=log, threads=args.threads)
         execution = {"jobs": outcome.jobs, "threads_per_job": outcome.threads, "seconds": round(outcome.seconds, 1),
                      "failed": len(outcome.failed)}
         print(f"sweep {plan.name}: {len(plan.configs) - len(outcome.failed)} of {len(plan.configs)} runs finished "

@@ -47,14 +47,83 @@ def error_vs_compression(records, folder) -> Figure | Skipped:
 
 def points(runs):
     """(kind, compression, errors in %, colour) for a group of seeds: nonzero weights, and the
-    compressed file where every seed has one."""
+    compressed file where every seed has one; only where the test set measured them."""
     s = runs[0].summary["pruned"]
-    found = [("weights", s["weights_total"] / max(1, s["weights_nonzero"]),
-              [100 * (1 - r.summary["pruned"]["test_accuracy"]) for r in runs], color(runs[0].sparsity))]
-    if all("compressed" in r.summary for r in runs):
-        found.append(("storage (file)", runs[0].summary["compressed"]["ratio"],
-                      [100 * (1 - r.summary["compressed"]["test_accuracy"]) for r in runs], "tab:red"))
+    found = []
+    errors = [test_error_pct(r, "pruned") for r in runs]
+    if None not in errors:
+        found.append(("weights", s["weights_total"] / max(1, s["weights_nonzero"]), errors, color(runs[0].sparsity)))
+    errors = [test_error_pct(r, "quantized") for r in runs]
+    if all("compressed" in r.summary for r in runs) and None not in errors:
+        found.append(("storage (file)", runs[0].summary["compressed"]["ratio"], errors, "tab:red"))
     return found
+
+
+def test_error_pct(record, stage: str) -> float | None:
+    """Test error (%) of a stage's model: a run that chose its settings on the validation split has
+    it in final_test; a run evaluated on the test set throughout has it in its summary."""
+    final = record.summary.get("final_test") or {}
+    if stage in final:
+        return 100 * (1 - final[stage]["test_accuracy"])
+    key = "compressed" if stage == "quantized" else stage
+    if record.summary.get("evaluated_on", "test") == "test" and key in record.summary:
+        return 100 * (1 - record.summary[key]["test_accuracy"])
+    return None
+
+
+METHODS = {"svd": "Sparse VD", "global": "magnitude, global", "magnitude": "magnitude, per layer",
+           "std": "magnitude, std threshold", "course": "course project"}
+
+
+def size_vs_error(records, folder) -> Figure | Skipped:
+    """Test error against the compressed file's bytes (log axis), one panel per model, one line per
+    method, with the published storage records where the paper gives one."""
+    from matplotlib.ticker import NullFormatter
+
+    title = "Test error vs compressed size, per model"
+    runs = [r for r in records if "compressed" in r.summary and test_error_pct(r, "quantized") is not None]
+    if not runs:
+        return Skipped(title, "no runs with a compressed file measured on the test set")
+    model_names = sorted({r.settings["model"] for r in runs})
+    fig, axes = new_figure(len(model_names), width=5.0, height=4.0)
+    lines = []
+    for ax, model in zip(axes, model_names):
+        dense_bytes = next(r for r in runs if r.settings["model"] == model).summary["compressed"]["dense_bytes"]
+        families = group([r for r in runs if r.settings["model"] == model], ("seed",))
+        by_method = {}
+        for family in families:
+            by_method.setdefault(family[0].settings["prune.method"], []).append(family)
+        for number, (method, found) in enumerate(sorted(by_method.items())):
+            table = sorted(((spread([r.summary["compressed"]["file_bytes"] for r in f]),
+                             spread([test_error_pct(r, "quantized") for r in f]), f) for f in found),
+                           key=lambda row: row[0].mean)
+            ax.errorbar([b.mean for b, _, _ in table], [e.mean for _, e, _ in table],
+                        yerr=[e.std if e.n > 1 else 0.0 for _, e, _ in table], fmt="o-", capsize=2, markersize=4,
+                        color=f"C{number}", label=f"{METHODS.get(method, method)} (ours)")
+            for size, error, family in table:
+                pruned = family[0].summary["pruned"]
+                q = family[0].settings
+                lines.append(f"| {model} | {METHODS.get(method, method)} | {pruned['sparsity']:.4f} | "
+                             f"{pruned['weights_total'] / max(1, pruned['weights_nonzero']):.0f}x | "
+                             f"{q['quantize.conv_bits']}/{q['quantize.fc_bits']} | {size.text(1, 0)} | "
+                             f"{dense_bytes / size.mean:.0f}x | {error.text(1, 2)} | {len(family)} |")
+        for point in published.POINTS:
+            if point.model == model and point.storage_x:
+                ax.plot(dense_bytes / point.storage_x, point.error_pct, "kD", mfc="none", markersize=6)
+                ax.annotate(f"{point.method} (published)", (dense_bytes / point.storage_x, point.error_pct),
+                            fontsize=6, xytext=(4, 3), textcoords="offset points")
+        ax.set(xscale="log", xlabel="compressed file (bytes)", ylabel="test error (%)", title=model)
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels on a short log axis overlap
+        ax.legend(fontsize=7)
+    weights_only = [f"{p.method} on {p.model}: {p.params_x:g}x fewer weights at {p.error_pct} %"
+                    for p in published.POINTS if p.model in model_names and not p.storage_x]
+    text = ("Each point is a run's compressed file (prunelab's format, read back and evaluated on the test set; "
+            "mean over seeds where there are several). Hollow diamonds are published storage figures, "
+            "drawn at dense fp32 bytes / published ratio, for comparison only (not measured here). "
+            "Published without a storage figure: " + ("; ".join(weights_only) or "none") + ".\n\n"
+            + "\n".join(["| model | method | sparsity | fewer weights | bits conv/fc | file bytes | smaller | "
+                         "test error (%) | seeds |", "|---|---|---|---|---|---|---|---|---|", *lines]))
+    return Figure(title, save(fig, folder, "size-vs-error.png"), text)
 
 
 def layer_sparsity(records, folder) -> Figure | Skipped:

@@ -15,7 +15,7 @@ from prunelab.reporting.base import Figure, Skipped, group, load_record, spread,
 FIGURES = [
     curves.loss_per_sparsity, bars.correct_after_5_epochs, curves.high_sparsity_20_epochs,
     curves.dense_vs_sparse_60_epochs, bars.time_per_sparsity, bars.backends_side_by_side,
-    compression.error_vs_compression, compression.layer_sparsity, weights.masks, weights.histograms,
+    compression.error_vs_compression, compression.size_vs_error, compression.layer_sparsity, weights.masks, weights.histograms,
 ]
 NOT_RUNS = {"stages", "sweeps"}
 

@@ -26,6 +26,7 @@ POINTS = [
     Published("Soft weight-sharing 2017", "lenet5-caffe", 0.97, 200, 162),
     Published("Sparse VD 2017", "lenet5-caffe", 0.75, 280, None),
     Published("Sparse VD 2017", "lenet-300-100", 1.92, 68, None),
+    Published("Bayesian Compression 2017 (approx.)", "lenet5-caffe", 1.0, None, 771),
     Published("MIRACLE 2019 (approx.)", "lenet5-caffe", 0.96, None, 1110),
 ]
 

@@ -50,9 +50,11 @@ def start_order(configs, runs_dir) -> list[int]:
     return [index for _, index in sorted(places)]
 
 
-def run_sweep(sweep, runs_dir, jobs: int | None = None, log=print) -> Outcome:
+def run_sweep(sweep, runs_dir, jobs: int | None = None, log=print, threads: int | None = None) -> Outcome:
+    """`threads`: torch threads per run (default: the cores shared out among the jobs; give 1 when
+    something else is using the cores too)."""
     jobs = choose_jobs(jobs, len(sweep.configs))
-    outcome = Outcome(jobs=jobs, threads=max(1, available_cores() // jobs))
+    outcome = Outcome(jobs=jobs, threads=threads or max(1, available_cores() // jobs))
     names = [pipeline.run_dir(c, runs_dir).name for c in sweep.configs]
     progress = Progress(names, log)
     began = time.perf_counter()
@@ -66,6 +68,17 @@ def run_sweep(sweep, runs_dir, jobs: int | None = None, log=print) -> Outcome:
 
 
 def run_here(sweep, runs_dir, order, progress, outcome) -> None:
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(outcome.threads)
+    try:
+        run_in_order(sweep, runs_dir, order, progress, outcome)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def run_in_order(sweep, runs_dir, order, progress, outcome) -> None:
     for index in order:
         try:
             pipeline.execute(sweep.configs[index], runs_dir, log=lambda m, i=index: progress.message(i, m),
