@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
-# Reproduce results/records-*: each record recipe end to end, then copy its small outputs
-# (summary, compressed file, command, wall time) into results/. LeNet-5 runs over three seeds.
+# Reproduce results/records-*: each record recipe end to end (settings chosen on the validation
+# split; summary.json final_test holds the one test-set evaluation), then the compressed file's
+# ONNX export evaluated under onnxruntime, and the small outputs copied into results/.
+#   experiments/records/run-all.sh                      (all three; MODELS="lenet-300-100" for one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${RUNS_DIR:-runs}"
-for model in ${MODELS:-lenet5-caffe lenet-300-100}; do
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+keep() {  # keep RUN_DIR OUT: summary, compressed file, and its test accuracy in PyTorch and onnxruntime
+    mkdir -p "$2"
+    cp "$1/summary.json" "$2/summary.json"
+    cp "$1/quantized/model.plc" "$2/model.plc"
+    sed -i 's#"file": "quantized/model.plc"#"file": "model.plc"#' "$2/summary.json"
+    prunelab evaluate "$2/model.plc" --json > "$2/file-test.json"
+    prunelab export "$2/model.plc" --format onnx --output "$scratch/model.onnx"
+    prunelab evaluate "$scratch/model.onnx" --json > "$2/onnx-test.json"
+}
+
+for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5}; do
     out="results/records-$model"
     mkdir -p "$out"
     start=$(date +%s)
-    prunelab run --config "experiments/records/$model.toml" --runs-dir "$runs" | tee "$out/output.txt"
-    run=$(sed -n 's/^run: //p' "$out/output.txt")
-    cp "$run/summary.json" "$out/summary.json"
-    cp "$run/quantized/model.plc" "$out/model.plc"
-    sed -i 's#"file": "quantized/model.plc"#"file": "model.plc"#' "$out/summary.json"
-    echo "prunelab run --config experiments/records/$model.toml   # $(( $(date +%s) - start )) s on $(nproc) cores" > "$out/command.txt"
+    if [ "$model" = lenet5 ]; then  # three seeds
+        command="prunelab sweep experiments/records/lenet5-seeds.toml --runs-dir $runs --threads 1"
+        $command --output "$out/sweep" | tee "$out/output.txt"
+        for run in $(python3 -c "import json, sys; print(' '.join(json.load(open(sys.argv[1]))['runs']))" "$out/sweep/sweep.json"); do
+            keep "$out/sweep/$run" "$out/$(basename "$run")"
+        done
+    else
+        command="prunelab run --config experiments/records/$model.toml --runs-dir $runs"
+        $command | tee "$out/output.txt"
+        keep "$(sed -n 's/^run: //p' "$out/output.txt")" "$out"
+    fi
+    echo "$command   # $(( $(date +%s) - start )) s in all on $(nproc) cores, $(uname -m)" > "$out/command.txt"
 done
-if [ -z "${MODELS:-}" ] || [[ " $MODELS " == *" lenet5 "* ]]; then
-    out="results/records-lenet5"
-    mkdir -p "$out"
-    start=$(date +%s)
-    prunelab sweep experiments/records/lenet5-seeds.toml --runs-dir "$runs" --output "$out/sweep" | tee "$out/output.txt"
-    echo "prunelab sweep experiments/records/lenet5-seeds.toml   # $(( $(date +%s) - start )) s on $(nproc) cores" > "$out/command.txt"
-fi
+python3 experiments/records/summarize.py results/records-* > results/records.md

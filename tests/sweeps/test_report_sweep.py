@@ -103,3 +103,16 @@ def test_test_errors_come_from_the_test_set_only():
     assert test_error_pct(on_test, "quantized") == pytest.approx(2.0)
     assert test_error_pct(chose_on_validation, "pruned") == pytest.approx(3.0)
     assert test_error_pct(chose_on_validation, "quantized") is None  # validation figures are never shown as test
+
+
+def test_published_mnist_points_are_left_out_of_a_fashion_mnist_report(tmp_path):
+    runs = tmp_path / "runs"
+    for sparsity in (0.5, 0.9):
+        fake_run(runs, [0.85, 0.86], prune__sparsity=sparsity, data__dataset="fashion-mnist")
+    assert cli("report", runs, "--output", tmp_path / "report") == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "No published points" in text and "Deep Compression" not in text
+    fake_run(tmp_path / "mnist", [0.98, 0.99], prune__sparsity=0.9)
+    fake_run(tmp_path / "mnist", [0.98, 0.99], prune__sparsity=0.5)
+    assert cli("report", tmp_path / "mnist", "--output", tmp_path / "mnist-report") == 0
+    assert "Deep Compression" in (tmp_path / "mnist-report" / "report.md").read_text()

@@ -25,24 +25,31 @@ def error_vs_compression(records, folder) -> Figure | Skipped:
                         color=colour if kind == "weights" else "tab:red", markersize=5, capsize=2)
             lines.append(f"| {label} | {kind} | {x:.1f} | {error.text(1, 2)} |")
     names = []
-    for number, point in enumerate(published.POINTS, 1):
+    for number, point in enumerate(published_for(pruned), 1):
         names.append(f"{number} {point.method}, {point.model}: {point.error_pct} %")
         for ratio, kind in ((point.params_x, "weights"), (point.storage_x, "storage")):
             if ratio is not None:
                 ax.plot(ratio, point.error_pct, MARKERS.get(point.model, "o"), mfc="none", markersize=7,
                         color="black" if kind == "weights" else "tab:red")
                 ax.annotate(str(number), (ratio, point.error_pct), fontsize=6, xytext=(4, 3), textcoords="offset points")
-    ax.plot([], [], "o", mfc="none", color="black", label="published, nonzero weights (not measured here)")
-    ax.plot([], [], "o", mfc="none", color="tab:red", label="published, storage")
+    if names:
+        ax.plot([], [], "o", mfc="none", color="black", label="published, nonzero weights (not measured here)")
+        ax.plot([], [], "o", mfc="none", color="tab:red", label="published, storage")
     ax.plot([], [], "o", color=color(0.5), label="ours, nonzero weights (colour = sparsity)")
     ax.plot([], [], "o", color="tab:red", label="ours, compressed file")
     ax.set(xscale="log", yscale="log", xlabel="compression (x)", ylabel="test error (%)",
            title="o lenet5, s lenet5-caffe, ^ lenet-300-100, v lenet5-1998")
     ax.legend(fontsize=7)
-    text = ("Our runs are grouped over seeds (error bars one standard deviation). Hollow markers are published "
-            "results from REFERENCES.md, for comparison only: " + "; ".join(names) + ".\n\n"
+    compared = ("Hollow markers are published results from REFERENCES.md, for comparison only: " + "; ".join(names)
+                if names else "No published points: the papers measured on MNIST, these runs are not all on MNIST")
+    text = ("Our runs are grouped over seeds (error bars one standard deviation). " + compared + ".\n\n"
             + "\n".join(["| run settings | compression of | x | test error (%) |", "|---|---|---|---|", *lines]))
     return Figure(title, save(fig, folder, "error-vs-compression.png"), text)
+
+
+def published_for(runs) -> list:
+    """The published MNIST points, where every run is on MNIST too (nothing to compare otherwise)."""
+    return published.POINTS if all(r.settings["data.dataset"] == "mnist" for r in runs) else []
 
 
 def points(runs):
@@ -107,7 +114,7 @@ def size_vs_error(records, folder) -> Figure | Skipped:
                              f"{pruned['weights_total'] / max(1, pruned['weights_nonzero']):.0f}x | "
                              f"{q['quantize.conv_bits']}/{q['quantize.fc_bits']} | {size.text(1, 0)} | "
                              f"{dense_bytes / size.mean:.0f}x | {error.text(1, 2)} | {len(family)} |")
-        for point in published.POINTS:
+        for point in published_for(runs):
             if point.model == model and point.storage_x:
                 ax.plot(dense_bytes / point.storage_x, point.error_pct, "kD", mfc="none", markersize=6)
                 ax.annotate(f"{point.method} (published)", (dense_bytes / point.storage_x, point.error_pct),
@@ -116,7 +123,7 @@ def size_vs_error(records, folder) -> Figure | Skipped:
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels on a short log axis overlap
         ax.legend(fontsize=7)
     weights_only = [f"{p.method} on {p.model}: {p.params_x:g}x fewer weights at {p.error_pct} %"
-                    for p in published.POINTS if p.model in model_names and not p.storage_x]
+                    for p in published_for(runs) if p.model in model_names and not p.storage_x]
     text = ("Each point is a run's compressed file (prunelab's format, read back and evaluated on the test set; "
             "mean over seeds where there are several). Hollow diamonds are published storage figures, "
             "drawn at dense fp32 bytes / published ratio, for comparison only (not measured here). "
@@ -145,7 +152,7 @@ def layer_sparsity(records, folder) -> Figure | Skipped:
         ax.bar([i - 0.4 + width * (place + 0.5) for i in range(len(layers))], density, width,
                color=color(run.sparsity), label=f"{run.sparsity:g}")
         parts.append(f"{run.sparsity:g}: " + ", ".join(f"{n} {d:.1f} %" for n, d in zip(layers, density)))
-    paper = published.LAYER_DENSITY.get(shown[0].settings["model"])
+    paper = published.LAYER_DENSITY.get(shown[0].settings["model"]) if published_for(shown) else None
     if paper:
         ax.plot(range(len(layers)), [100 * paper.get(n, float("nan")) for n in layers], "kx", markersize=8,
                 label="Han 2015 (published)")

@@ -1,0 +1,77 @@
+"""The record runs in one Markdown table, against issue 5's targets (test set, MNIST).
+
+    python3 experiments/records/summarize.py results/records-* > results/records.md
+
+Each folder holds a run's summary.json (or one subfolder per seed), file-test.json and
+onnx-test.json as experiments/records/run-all.sh writes them. Test figures come from the
+summary's final_test (measured once, after the settings were chosen on the validation split).
+"""
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+TARGETS = {  # model -> (what, check(rows) -> bool)
+    "lenet5-caffe": ">= 100x fewer nonzero weights at test error <= 0.80 %, and a file >= 200x smaller "
+                    "(<= 8,621 bytes) at test error <= 0.90 %",
+    "lenet-300-100": ">= 60x fewer nonzero weights at test error <= 1.80 %",
+    "lenet5": ">= 95 % sparsity within 0.1 point of the dense model's test accuracy, mean of 3 seeds",
+}
+
+
+def row(folder: Path) -> dict:
+    summary = json.loads((folder / "summary.json").read_text())
+    final = summary["final_test"]
+    pruned = summary["pruned"]
+    onnx = json.loads((folder / "onnx-test.json").read_text())
+    return {
+        "model": summary["model"], "seed": summary["seed"], "method": pruned["method"],
+        "sparsity": pruned["sparsity"], "fewer": pruned["weights_total"] / pruned["weights_nonzero"],
+        "dense": 100 * final["dense"]["test_accuracy"], "pruned": 100 * final["pruned"]["test_accuracy"],
+        "file": 100 * final["quantized"]["test_accuracy"], "bytes": summary["compressed"]["file_bytes"],
+        "smaller": summary["compressed"]["ratio"], "onnx": 100 * onnx["test_accuracy"],
+    }
+
+
+def verdict(model: str, rows: list[dict]) -> str:
+    mean = {k: statistics.mean(r[k] for r in rows) for k in ("sparsity", "fewer", "dense", "pruned", "file", "bytes")}
+    if model == "lenet5-caffe":
+        weights = mean["fewer"] >= 100 and 100 - mean["pruned"] <= 0.80
+        storage = mean["bytes"] <= 8621 and 100 - mean["file"] <= 0.90
+        return (f"weights {'met' if weights else 'NOT met'} ({mean['fewer']:.0f}x at {100 - mean['pruned']:.2f} %); "
+                f"storage {'met' if storage else 'NOT met'} ({mean['bytes']:,.0f} bytes at {100 - mean['file']:.2f} %)")
+    if model == "lenet-300-100":
+        met = mean["fewer"] >= 60 and 100 - mean["pruned"] <= 1.80
+        return f"{'met' if met else 'NOT met'} ({mean['fewer']:.0f}x at {100 - mean['pruned']:.2f} %)"
+    if model == "lenet5":
+        gap = mean["dense"] - mean["pruned"]
+        met = len(rows) >= 3 and mean["sparsity"] >= 0.95 and gap <= 0.1
+        return (f"{'met' if met else 'NOT met'} (sparsity {mean['sparsity']:.3f}, dense {mean['dense']:.2f} %, "
+                f"pruned {mean['pruned']:.2f} %, gap {gap:.2f} points over {len(rows)} seeds)")
+    return "no target"
+
+
+def main(folders: list[str]) -> None:
+    print("| model | seed | method | sparsity | fewer weights | dense test acc (%) | pruned test acc (%) | "
+          "file test acc (%) | onnxruntime (%) | file bytes | smaller than fp32 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    verdicts = []
+    for folder in map(Path, folders):
+        runs = [folder] if (folder / "summary.json").exists() else sorted(
+            p for p in folder.iterdir() if (p / "summary.json").exists())
+        rows = [row(run) for run in runs]
+        if not rows:
+            continue
+        for r in rows:
+            print(f"| {r['model']} | {r['seed']} | {r['method']} | {r['sparsity']:.4f} | {r['fewer']:.1f}x | "
+                  f"{r['dense']:.2f} | {r['pruned']:.2f} | {r['file']:.2f} | {r['onnx']:.2f} | {r['bytes']:,} | "
+                  f"{r['smaller']:.1f}x |")
+        model = rows[0]["model"]
+        verdicts.append(f"- {model}: target {TARGETS.get(model, '-')}: {verdict(model, rows)}")
+    print()
+    print("\n".join(verdicts))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
