@@ -137,3 +137,9 @@ def test_settings_chosen_on_validation_then_the_file_is_tested_once_on_the_test_
     assert final["pruned"]["test_correct"] == evaluate(pruned, images, labels)["test_correct"]
     plain = pipeline.execute(tiny_config(**{"quantize.epochs": 1}), tmp_path, log=lambda m: None)
     assert "final_test" not in plain
+
+
+def test_retraining_with_distillation_keeps_the_mask_exact(mnist, tmp_path):
+    summary = pipeline.execute(tiny_config(**{"prune.distill": 0.5, "prune.method": "global"}), tmp_path,
+                               log=lambda m: None, stop="pruned")
+    assert summary["pruned"]["weights_nonzero"] == round(0.2 * summary["pruned"]["weights_total"])

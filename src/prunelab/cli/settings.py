@@ -66,6 +66,12 @@ def validate(config: RunConfig) -> None:
             raise PrunelabError(f"unknown {key} '{value}'; choose from {', '.join(allowed)}")
     if config.prune.backend == "torch" and config.prune.method in ("std", "course", "svd"):
         raise PrunelabError(f"the torch backend supports methods magnitude and global, not {config.prune.method}")
+    if not 0.0 <= config.prune.distill <= 1.0:
+        raise PrunelabError(f"prune.distill is the distillation loss's weight, between 0 and 1; got {config.prune.distill}")
+    if config.prune.temperature <= 0:
+        raise PrunelabError(f"prune.temperature must be positive, got {config.prune.temperature}")
+    if config.prune.distill > 0 and config.prune.method == "svd":
+        raise PrunelabError("prune.distill works with the magnitude methods, not svd")
     for key in ("train.epochs", "train.batch_size", "prune.epochs", "prune.rounds"):
         group, name = key.split(".")
         if getattr(getattr(config, group), name) < (1 if name != "epochs" else 0):

@@ -41,6 +41,8 @@ class PruneConfig:
     rounds: int = 3  # iterative: number of prune/retrain rounds
     quality: float = 1.0  # std method: threshold = quality x std
     kl_warmup: int = 5  # svd: epochs over which the KL term's weight rises from 0 to 1
+    distill: float = 0.0  # weight of distillation from the dense model while retraining (0: off)
+    temperature: float = 4.0  # distillation temperature
     layers: str = ""  # magnitude method: per-layer final sparsity, "conv1=0.6,fc1=0.97" (from `prunelab sensitivity`)
     epochs: int = 4  # retraining epochs per round (gradual: in total)
     lr: float = 0.01

@@ -22,6 +22,7 @@ from prunelab.runs.config import layer_targets
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.masking import MaskEnforcer
 from prunelab.training.metrics import MetricsLog
+from prunelab.training.distill import distillation_loss
 from prunelab.training.schedule import lr_at, set_lr
 
 
@@ -145,6 +146,9 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=rows)
     steps_per_epoch = -(-len(splits.train_images) // p_batch(config))
     plan = phases(config, steps_per_epoch)
+    loss_fn = None
+    if p.distill > 0:
+        loss_fn = distillation_loss(load_model(config, dense_dir, device), p.distill, p.temperature)
     for index in range(first_phase, len(plan)):
         phase = plan[index]
         start = first_epoch if index == first_phase else 0
@@ -163,7 +167,7 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
             set_lr(optimizer, lr_at(epoch, phase["epochs"], p.lr, p.lr_schedule))
             row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, p_batch(config),
                               epoch_generator(config.seed, "pruned", rows), after_step=keeper.after_step,
-                              progress=f"round {index + 1}/{len(plan)} epoch {epoch + 1}/{phase['epochs']}")
+                              loss_fn=loss_fn, progress=f"round {index + 1}/{len(plan)} epoch {epoch + 1}/{phase['epochs']}")
             keeper.after_epoch()
             mask = keeper.mask
             row.update(evaluate(model, splits.test_images, splits.test_labels))

@@ -14,10 +14,11 @@ def as_input(images_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def train_epoch(model, optimizer, images, labels, batch_size, generator, after_step=None,
-                scheduler=None, progress=None, extra_loss=None) -> dict:
+                scheduler=None, progress=None, extra_loss=None, loss_fn=None) -> dict:
     """Train one epoch; `after_step(model, optimizer)` runs after every optimizer step.
 
-    `extra_loss(model)`, when given, is added to the cross-entropy (e.g. a KL term).
+    `loss_fn(scores, x, y)` replaces the cross-entropy (e.g. distillation from a teacher);
+    `extra_loss(model)`, when given, is added to it (e.g. a KL term).
     """
     device = next(model.parameters()).device
     model.train()
@@ -31,7 +32,8 @@ def train_epoch(model, optimizer, images, labels, batch_size, generator, after_s
         x = as_input(images[index]).to(device, non_blocking=True)
         y = labels[index].to(device, non_blocking=True).long()
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        scores = model(x)
+        loss = F.cross_entropy(scores, y) if loss_fn is None else loss_fn(scores, x, y)
         if extra_loss is not None:
             loss = loss + extra_loss(model)
         loss.backward()
