@@ -34,7 +34,7 @@ def test_report_from_the_smoke_sweep_draws_what_it_has_and_lists_the_rest(smoke,
                                       "Test error vs compressed size, per model"}
     text = (tmp_path / "report" / "report.md").read_text()
     assert "## Figures left out" in text and "no runs retrained for 60 or more epochs" in text
-    assert "6 finished runs." in text and "ran 1 runs at a time" in text
+    assert "6 finished runs." in text and "invocation(s): 1 runs at a time (" in text
     assert "| torch |" in text and "saved for backward" in text  # memory beside accuracy and time
     for name in report["figures"]:
         assert f"]({name})" in text

@@ -1,5 +1,6 @@
 """The smoke sweep end to end on a few hundred real MNIST images: tables, reuse, resume."""
 
+import json
 import sqlite3
 
 import pytest
@@ -39,11 +40,14 @@ def test_a_second_invocation_trains_nothing_and_gives_the_same_table(smoke, monk
         raise AssertionError("the second invocation trained")
 
     monkeypatch.setattr(stages, "train_epoch", no_training)
+    invocations = len(json.loads((smoke["out"] / "sweep.json").read_text())["executions"])
     capsys.readouterr()
     assert cli("sweep", SMOKE, "--runs-dir", smoke["runs"], "--jobs", 1, "--threads", 1, *FEWER_IMAGES) == 0
     out = capsys.readouterr().out
     assert "6 runs share 1 dense model (0 trained now, 1 reused from earlier)" in out
     assert "(1 at a time, 1 torch thread each)" in out
+    # each invocation's load is kept: timings from a resumed sweep were measured under several
+    assert len(json.loads((smoke["out"] / "sweep.json").read_text())["executions"]) == invocations + 1
     assert without_timing((smoke["out"] / "runs.csv").read_text()) == without_timing(smoke["csv"])
     assert without_timing((smoke["out"] / "epochs.csv").read_text()) == without_timing(smoke["epochs"])
 

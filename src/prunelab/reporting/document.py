@@ -30,7 +30,7 @@ def find_runs(inputs: list) -> tuple[list[Path], list[dict]]:
 
             manifest = read_manifest(given)
             runs += manifest["runs"]
-            executions.append({"sweep": str(given), **(manifest.get("execution") or {})})
+            executions.append({"sweep": str(given), "runs": manifest.get("executions") or []})
         elif (given / "config.toml").exists():
             runs.append(given)
         elif given.is_dir():
@@ -89,9 +89,11 @@ def write_report(inputs: list, folder) -> dict:
              f"{len(records)} finished runs" + (f" ({len(run_dirs) - len(records)} unfinished left out)"
                                                   if len(run_dirs) > len(records) else "") + "."]
     for e in executions:
-        if e.get("jobs"):
-            lines.append(f"Sweep {e['sweep']} ran {e['jobs']} runs at a time ({e.get('threads_per_job')} torch "
-                         f"thread(s) each) in {e.get('seconds')} s; times per epoch were measured under that load.")
+        if e["runs"]:
+            parts = [f"{x['jobs']} runs at a time ({x.get('threads_per_job')} torch thread(s) each) for {x.get('seconds')} s"
+                     for x in e["runs"]]
+            lines.append(f"Sweep {e['sweep']} ran in {len(parts)} invocation(s): {'; '.join(parts)}. Times per "
+                         "epoch were measured under that load (and whatever else shared the machine).")
     lines += ["", "## Runs", "", runs_table(records), ""]
     for figure in figures:
         lines += [f"## {figure.title}", "", f"![{figure.title}]({figure.file})", "", figure.text, ""]

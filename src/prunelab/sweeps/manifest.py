@@ -28,12 +28,16 @@ def sweep_run_dirs(sweep, runs_dir) -> list[Path]:
 
 
 def write_manifest(folder: Path, sweep, runs_dir, execution: dict | None) -> Path:
-    """sweep.json; `execution` (jobs, threads, seconds) is kept from before when only collecting."""
+    """sweep.json. `executions` lists every invocation that ran (jobs, threads, seconds), since a
+    sweep resumed several times measured its timings under each; collecting only adds nothing."""
     path = Path(folder) / FILE_NAME
     previous = json.loads(path.read_text()) if path.exists() else {}
+    executions = previous.get("executions") or ([previous["execution"]] if previous.get("execution") else [])
+    if execution is not None:
+        executions.append(execution)
     runs = [os.path.relpath(run.resolve(), Path(folder).resolve()) for run in sweep_run_dirs(sweep, runs_dir)]
     value = {"sweep_file": str(sweep.path), "overrides": sweep.overrides, "stop": sweep.stop, "runs": runs,
-             "execution": execution if execution is not None else previous.get("execution")}
+             "executions": executions}
     write_json(path, value)
     return path
 
