@@ -173,3 +173,28 @@ def test_the_documented_worked_example_is_byte_exact():
         "04 00 00 00 00 01 01 00 6a 84 9d 39 01 00 00 00 58 4b 36 b2 b7 01 00 00 00 30 21 df db f4 "
         "08 00 00 00 cd cc cc 3d 00 00 00 80 a8 59 1f 5d 08 00 00 00 00 00 80 3f 00 00 80 3f 90 51 06 d5"
     )
+
+
+@pytest.mark.parametrize("density", [0.002, 0.05, 0.6])
+def test_index_width_zero_chooses_the_smallest_index_and_round_trips(density):
+    from prunelab.compression.layer import index_bytes, smallest_index_bits
+
+    rng = np.random.default_rng(7)
+    weights = rng.normal(size=(100, 400)).astype(np.float32)
+    mask = np.abs(weights) > np.quantile(np.abs(weights), 1 - density)
+    codebook, codes = cluster(weights, mask, bits=5)
+    chosen = smallest_index_bits(mask.ravel())
+    assert index_bytes(mask.ravel(), chosen) == min(index_bytes(mask.ravel(), b) for b in range(1, 9))
+    layer = pack_layer("fc1.weight", codebook, codes, mask, index_bits=0)
+    assert layer.index_bits == chosen
+    back = CompressedModel.from_bytes(CompressedModel("lenet5-caffe", {}, [layer], {}).to_bytes()).layers[0]
+    assert same_bits(back.unpack(), dequantize(codebook, codes, mask))
+
+
+def test_sparser_layers_get_wider_indices():
+    from prunelab.compression.layer import smallest_index_bits
+
+    rng = np.random.default_rng(8)
+    scores = rng.random(40_000)
+    widths = [smallest_index_bits(scores > 1 - density) for density in (0.5, 0.05, 0.002)]
+    assert widths[0] < widths[1] < widths[2]

@@ -139,7 +139,7 @@ def register_compress(parser):
     parser.add_argument("--model", help="architecture of a .pt file")
     parser.add_argument("--conv-bits", type=int, default=8)
     parser.add_argument("--fc-bits", type=int, default=5)
-    parser.add_argument("--index-bits", type=int, default=5)
+    parser.add_argument("--index-bits", type=int, default=5, help="relative index width, 1..8; 0 chooses per layer")
     parser.set_defaults(handler=compress)
 
 

@@ -66,6 +66,14 @@ def validate(config: RunConfig) -> None:
             raise PrunelabError(f"unknown {key} '{value}'; choose from {', '.join(allowed)}")
     if config.prune.backend == "torch" and config.prune.method in ("std", "course", "svd"):
         raise PrunelabError(f"the torch backend supports methods magnitude and global, not {config.prune.method}")
+    q = config.quantize
+    for name in ("conv_bits", "fc_bits"):
+        if not 1 <= getattr(q, name) <= 16:
+            raise PrunelabError(f"quantize.{name} must be 1..16 (bits per weight code), got {getattr(q, name)}")
+    if not 0 <= q.index_bits <= 8:
+        raise PrunelabError(f"quantize.index_bits must be 1..8, or 0 to choose per layer; got {q.index_bits}")
+    if q.epochs < 0:
+        raise PrunelabError(f"quantize.epochs must be 0 or more, got {q.epochs}")
     if not 0.0 <= config.prune.distill <= 1.0:
         raise PrunelabError(f"prune.distill is the distillation loss's weight, between 0 and 1; got {config.prune.distill}")
     if config.prune.temperature <= 0:

@@ -100,6 +100,20 @@ class CompressedLayer:
         return dequantize(self.codebook, codes, mask)
 
 
+def index_bytes(mask_flat: np.ndarray, index_bits: int) -> int:
+    """Bytes the index of a layer takes at this width: the Huffman-coded gaps (fillers included)
+    and the table of code lengths, one byte per gap value."""
+    gaps = encode_relative_indices(mask_flat, index_bits)
+    lengths = huffman.code_lengths(np.bincount(gaps, minlength=2**index_bits))
+    return -(-int(lengths[gaps].astype(np.int64).sum()) // 8) + 2**index_bits
+
+
+def smallest_index_bits(mask_flat: np.ndarray) -> int:
+    """The index width (1..MAX_INDEX_BITS) with the fewest bytes: sparser layers need wider gaps,
+    or fillers (one entry for every 2^b - 1 positions skipped) outweigh what the width saves."""
+    return min(range(1, MAX_INDEX_BITS + 1), key=lambda bits: (index_bytes(mask_flat, bits), bits))
+
+
 def pack_layer(
     name: str,
     codebook: Codebook,
@@ -108,10 +122,13 @@ def pack_layer(
     index_bits: int,
     bias: np.ndarray | None = None,
 ) -> CompressedLayer:
-    """Encode a weight-shared layer; ``codes`` and ``mask`` as returned by ``kmeans.cluster``."""
+    """Encode a weight-shared layer; ``codes`` and ``mask`` as returned by ``kmeans.cluster``.
+    ``index_bits`` 0 chooses the width that makes this layer's index smallest."""
     codes, mask = np.asarray(codes), np.asarray(mask)
     dequantize(codebook, codes, mask)  # validates shapes, dtypes and code range
     kept = codes[mask].astype(np.int64)  # row-major order, the order the index stream visits
+    if index_bits == 0:
+        index_bits = smallest_index_bits(mask.ravel())
     gaps = encode_relative_indices(mask.ravel(), index_bits)
     weight_lengths = huffman.code_lengths(np.bincount(kept, minlength=codebook.size))
     index_lengths = huffman.code_lengths(np.bincount(gaps, minlength=2**index_bits))

@@ -56,7 +56,7 @@ class QuantizeConfig:
     conv_bits: int = 8  # Han et al. 2016 for LeNet: 8-bit codes for convolutions
     fc_bits: int = 5  # and 5-bit codes for fully connected layers
     init: str = "linear"  # linear | density | random (k-means initialisation)
-    index_bits: int = 5  # width of the relative position differences
+    index_bits: int = 5  # width of the relative position differences; 0: the smallest per layer
     epochs: int = 2  # fine-tuning of the centroids
     lr: float = 0.0005
     momentum: float = 0.9

@@ -1,4 +1,4 @@
-"""Distillation from the dense model: the loss it trains on, and its settings."""
+"""Distillation from the dense model (the loss it trains on), and the settings check for it and quantization."""
 
 import pytest
 import torch
@@ -38,4 +38,12 @@ def test_impossible_distillation_settings_are_refused(setting, value, message):
     config = RunConfig()
     setattr(config.prune, setting, value)
     with pytest.raises(PrunelabError, match=message):
+        validate(config)
+
+
+@pytest.mark.parametrize("setting, value", [("index_bits", 9), ("index_bits", -1), ("fc_bits", 0), ("conv_bits", 17)])
+def test_impossible_quantization_settings_are_refused(setting, value):
+    config = RunConfig()
+    setattr(config.quantize, setting, value)
+    with pytest.raises(PrunelabError, match=f"quantize.{setting}"):
         validate(config)
