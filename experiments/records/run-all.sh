@@ -2,6 +2,7 @@
 # Reproduce results/records-*: each record recipe end to end (settings chosen on the validation
 # split; summary.json final_test holds the one test-set evaluation), then the compressed file's
 # ONNX export evaluated under onnxruntime, and the small outputs copied into results/.
+# Then the accuracy-vs-size curves (experiments/records/curve-*.toml) and their report in docs/records.
 #   experiments/records/run-all.sh                      (all three; MODELS="lenet-300-100" for one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,4 +37,10 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5}; do
     fi
     echo "$command   # $(( $(date +%s) - start )) s in all on $(nproc) cores, $(uname -m)" > "$out/command.txt"
 done
-python3 experiments/records/summarize.py results/records-* > results/records.md
+python3 experiments/records/summarize.py results/records-lenet5-caffe results/records-lenet-300-100 \
+    results/records-lenet5 > results/records.md
+# the accuracy-vs-size curves: more points per method, then one report over all of them
+for sweep in experiments/records/curve-*.toml; do
+    prunelab sweep "$sweep" --runs-dir "$runs" --threads 1
+done
+prunelab report "$runs"/sweeps/curve-* --output docs/records

@@ -58,6 +58,8 @@ def main(folders: list[str]) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     verdicts = []
     for folder in map(Path, folders):
+        if not folder.is_dir():
+            continue
         runs = [folder] if (folder / "summary.json").exists() else sorted(
             p for p in folder.iterdir() if (p / "summary.json").exists())
         rows = [row(run) for run in runs]
