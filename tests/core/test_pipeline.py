@@ -143,3 +143,45 @@ def test_retraining_with_distillation_keeps_the_mask_exact(mnist, tmp_path):
     summary = pipeline.execute(tiny_config(**{"prune.distill": 0.5, "prune.method": "global"}), tmp_path,
                                log=lambda m: None, stop="pruned")
     assert summary["pruned"]["weights_nonzero"] == round(0.2 * summary["pruned"]["weights_total"])
+
+
+def test_masked_retraining_before_clustering_keeps_exactly_the_pruned_weights(mnist, tmp_path):
+    from prunelab.compression import CompressedModel
+
+    config = tiny_config(**{"quantize.retrain_epochs": 2, "quantize.retrain_lr": 0.01, "quantize.epochs": 0})
+    summary = pipeline.execute(config, tmp_path, log=lambda m: None)
+    run = Path(summary["run_dir"])
+    assert "retrained" in summary["compressed"]
+    assert (run / "quantized" / "retrained.pt").exists() and not (run / "quantized" / "retrain.pt").exists()
+    retrained = torch.load(run / "quantized" / "retrained.pt", weights_only=True)
+    pruned = torch.load(run / "pruned" / "model.pt", weights_only=True)
+    layers = [r["layer"] for r in summary["pruned"]["layers"][:-1]]
+    for layer in layers:  # weights moved, zeros stayed zeros
+        assert torch.equal(retrained[f"{layer}.weight"] != 0, pruned[f"{layer}.weight"] != 0)
+    assert any(not torch.equal(retrained[f"{n}.weight"], pruned[f"{n}.weight"]) for n in layers)
+    stored = sum(layer.weight_count for layer in CompressedModel.read(run / "quantized" / "model.plc").layers)
+    assert stored == summary["pruned"]["weights_nonzero"]
+
+
+def test_interrupted_masked_retraining_resumes_to_the_same_file(mnist, tmp_path, monkeypatch):
+    from prunelab.runs import quantize_stage
+
+    config = tiny_config(**{"quantize.retrain_epochs": 2, "quantize.retrain_lr": 0.01, "quantize.epochs": 0})
+    reference = pipeline.execute(config, tmp_path / "ref", log=lambda m: None)
+    real, calls = quantize_stage.train_epoch, {"n": 0}
+
+    def dies_after_one(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(quantize_stage, "train_epoch", dies_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.execute(config, tmp_path / "cut", log=lambda m: None)
+    monkeypatch.setattr(quantize_stage, "train_epoch", real)
+    messages = []
+    resumed = pipeline.execute(config, tmp_path / "cut", log=messages.append)
+    assert any("masked retraining): resuming at epoch 2" in m for m in messages)
+    same = [(Path(r["run_dir"]) / "quantized" / "model.plc").read_bytes() for r in (reference, resumed)]
+    assert same[0] == same[1]

@@ -72,8 +72,11 @@ def validate(config: RunConfig) -> None:
             raise PrunelabError(f"quantize.{name} must be 1..16 (bits per weight code), got {getattr(q, name)}")
     if not 0 <= q.index_bits <= 8:
         raise PrunelabError(f"quantize.index_bits must be 1..8, or 0 to choose per layer; got {q.index_bits}")
-    if q.epochs < 0:
-        raise PrunelabError(f"quantize.epochs must be 0 or more, got {q.epochs}")
+    if q.epochs < 0 or q.retrain_epochs < 0:
+        raise PrunelabError(f"quantize.epochs and quantize.retrain_epochs must be 0 or more, got {q.epochs} and "
+                            f"{q.retrain_epochs}")
+    if q.retrain_lr <= 0:
+        raise PrunelabError(f"quantize.retrain_lr must be positive, got {q.retrain_lr}")
     if not 0.0 <= config.prune.distill <= 1.0:
         raise PrunelabError(f"prune.distill is the distillation loss's weight, between 0 and 1; got {config.prune.distill}")
     if config.prune.temperature <= 0:

@@ -24,12 +24,12 @@ def load(path):
         raise PrunelabError(f"{path} is unreadable ({type(exc).__name__}); delete it to redo this stage") from None
 
 
-def resume(stage_dir, model, optimizer, log, label: str):
+def resume(stage_dir, model, optimizer, log, label: str, name: str = "checkpoint.pt"):
     """Load the stage's last per-epoch checkpoint into model and optimizer, if there is one.
 
     Returns the whole checkpoint (for stage-specific extras) or None when starting fresh.
     """
-    path = Path(stage_dir) / "checkpoint.pt"
+    path = Path(stage_dir) / name
     if not path.exists():
         return None
     state = load(path)

@@ -57,6 +57,8 @@ class QuantizeConfig:
     fc_bits: int = 5  # and 5-bit codes for fully connected layers
     init: str = "linear"  # linear | density | random (k-means initialisation)
     index_bits: int = 5  # width of the relative position differences; 0: the smallest per layer
+    retrain_epochs: int = 0  # masked fine-tuning of the pruned model before clustering (0: none)
+    retrain_lr: float = 0.001  # its SGD learning rate (momentum 0.9, cosine to zero)
     epochs: int = 2  # fine-tuning of the centroids
     lr: float = 0.0005
     momentum: float = 0.9

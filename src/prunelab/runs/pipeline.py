@@ -183,4 +183,6 @@ def compressed_section(result: dict) -> dict:
     """The file's real size against dense fp32, its accuracy, and the paper-style storage table."""
     keys = ("file_bytes", "dense_bytes", "ratio", "test_accuracy", "test_errors", "test_loss", "table")
     return {"file": f"quantized/{FILE_NAME}", **{k: result[k] for k in keys},
-            "before_finetuning": {k: result["before_finetuning"][k] for k in ("test_accuracy", "test_errors")}}
+            "before_finetuning": {k: result["before_finetuning"][k] for k in ("test_accuracy", "test_errors")},
+            **({"retrained": {k: result["retrained"][k] for k in ("test_accuracy", "test_errors")}}
+               if result.get("retrained") else {})}

@@ -19,7 +19,9 @@ from prunelab.pruning.mask import Mask
 from prunelab.runs import checkpoint
 from prunelab.runs.stages import epoch_generator, finished, load_model
 from prunelab.training.loop import evaluate, train_epoch
+from prunelab.training.masking import MaskEnforcer
 from prunelab.training.metrics import MetricsLog
+from prunelab.training.schedule import lr_at, set_lr
 from prunelab.training.weight_sharing import CentroidOptimizer, SharedWeights, layer_bits
 
 FILE_NAME = "model.plc"
@@ -34,6 +36,7 @@ def train_quantized(config, splits, pruned_dir: Path, stage_dir: Path, device, l
     model = load_model(config, pruned_dir, device)
     mask = Mask.load(Path(pruned_dir) / "mask.pt")
     began = time.perf_counter()
+    retrained = retrain_masked(config, splits, model, mask, stage_dir, device, log) if q.retrain_epochs else None
     shared = SharedWeights(model, mask, layer_bits(model, mask, q.conv_bits, q.fc_bits), q.init, config.seed)
     before = evaluate(model, splits.test_images, splits.test_labels)
     log(f"quantized (k-means, before fine-tuning): test accuracy {before['test_accuracy']:.4f}")
@@ -66,8 +69,35 @@ def train_quantized(config, splits, pruned_dir: Path, stage_dir: Path, device, l
                             f"the model in memory {in_memory['test_correct']}: encoding is not exact")
     dense_bytes = 4 * models.count_parameters(model)
     file_bytes = os.path.getsize(stage_dir / FILE_NAME)
-    result = {**from_file, "before_finetuning": before, "seconds": seconds, "file_bytes": file_bytes,
+    result = {**from_file, "before_finetuning": before, "retrained": retrained, "seconds": seconds, "file_bytes": file_bytes,
               "dense_bytes": dense_bytes, "ratio": dense_bytes / file_bytes, "table": storage_table(compressed)}
     write_json(stage_dir / "result.json", result)
     (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
+
+
+def retrain_masked(config, splits, model, mask, stage_dir: Path, device, log) -> dict:
+    """`quantize.retrain_epochs` of SGD on the pruned model with its mask enforced after every step,
+    before clustering: a method whose pruned weights were trained under noise (Sparse Variational
+    Dropout) is then tuned as the deterministic network the file will hold. Checkpointed per epoch;
+    returns the retrained model's evaluation."""
+    q = config.quantize
+    done = stage_dir / "retrained.pt"
+    if done.exists():
+        model.load_state_dict(checkpoint.load(done))
+        return evaluate(model, splits.test_images, splits.test_labels)
+    optimizer = torch.optim.SGD(model.parameters(), lr=q.retrain_lr, momentum=0.9)
+    enforcer = MaskEnforcer(model, mask)
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized (masked retraining)", "retrain.pt")
+    for epoch in range(state["epoch"] if state else 0, q.retrain_epochs):
+        set_lr(optimizer, lr_at(epoch, q.retrain_epochs, q.retrain_lr, "cosine"))
+        row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
+                          epoch_generator(config.seed, "quantized", 1000 + epoch), after_step=enforcer,
+                          progress=f"masked retraining {epoch + 1}/{q.retrain_epochs}")
+        row.update(evaluate(model, splits.test_images, splits.test_labels))
+        log(f"masked retraining epoch {epoch + 1}/{q.retrain_epochs}: test accuracy {row['test_accuracy']:.4f}")
+        checkpoint.save(stage_dir / "retrain.pt", {"epoch": epoch + 1, "model": model.state_dict(),
+                                                   "optimizer": optimizer.state_dict()})
+    checkpoint.save(done, model.state_dict())
+    (stage_dir / "retrain.pt").unlink(missing_ok=True)
+    return evaluate(model, splits.test_images, splits.test_labels)
