@@ -185,3 +185,12 @@ def test_interrupted_masked_retraining_resumes_to_the_same_file(mnist, tmp_path,
     assert any("masked retraining): resuming at epoch 2" in m for m in messages)
     same = [(Path(r["run_dir"]) / "quantized" / "model.plc").read_bytes() for r in (reference, resumed)]
     assert same[0] == same[1]
+
+
+def test_a_run_asked_to_stop_early_keeps_the_later_stages_it_has(mnist, tmp_path):
+    config = tiny_config(**{"quantize.epochs": 0})
+    full = pipeline.execute(config, tmp_path, log=lambda m: None, stop="all")
+    again = pipeline.execute(config, tmp_path, log=lambda m: None, stop="pruned")
+    assert again["compressed"] == full["compressed"]
+    on_disk = json.loads((Path(full["run_dir"]) / "summary.json").read_text())
+    assert on_disk["compressed"]["file_bytes"] == full["compressed"]["file_bytes"]

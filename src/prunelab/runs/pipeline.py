@@ -32,6 +32,7 @@ except ImportError:  # POSIX only; on Windows parallel workers must not share st
 
 RUNS_ENV = "PRUNELAB_RUNS_DIR"
 STAGES = ("dense", "pruned", "quantized")
+STOPS = ("dense", "pruned", "all")
 
 
 @dataclass
@@ -112,6 +113,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     splits = prepare_data(config)
     seconds = {"data": time.perf_counter() - began}
     dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
+    stop = furthest_finished(config, runs_dir, stop)
     link(run, "dense", dense_dir)
     with stage_lock(dense_dir, log):
         dense = stages.train_dense(config, splits, dense_dir, device, log)
@@ -140,6 +142,15 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     return {**summary, "run_dir": str(run)}
 
 
+def furthest_finished(config: RunConfig, runs_dir: Path, stop: str) -> str:
+    """`stop`, or further where later stages of this run are already finished: a run asked to stop
+    early (a sweep that needs only pruned models) keeps, in its summary, the stages it has."""
+    for later, stage in (("all", "quantized"), ("pruned", "pruned")):
+        if STOPS.index(later) > STOPS.index(stop) and (stage_dir(config, runs_dir, stage) / "result.json").exists():
+            return later
+    return stop
+
+
 def final_test(config: RunConfig, run: Path, stop: str, device) -> dict:
     """With settings chosen on the validation split, each stage's model on the untouched test set,
     once (the quantized stage's compressed file as decoded from disk)."""
@@ -147,7 +158,7 @@ def final_test(config: RunConfig, run: Path, stop: str, device) -> dict:
     count = config.data.test_limit or len(splits.test_images)
     images, labels = (torch.from_numpy(a[:count].copy()) for a in (splits.test_images, splits.test_labels))
     results = {}
-    for stage in STAGES[:{"dense": 1, "pruned": 2, "all": 3}[stop]]:
+    for stage in STAGES[:STOPS.index(stop) + 1]:
         if stage == "quantized":
             model = unpack_model(CompressedModel.read(run / stage / FILE_NAME))
         else:
