@@ -85,7 +85,7 @@ METHODS = {"svd": "Sparse VD", "global": "magnitude, global", "magnitude": "magn
 def size_vs_error(records, folder) -> Figure | Skipped:
     """Test error against the compressed file's bytes (log axis), one panel per model, one line per
     method, with the published storage records where the paper gives one."""
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     title = "Test error vs compressed size, per model"
     runs = [r for r in records if "compressed" in r.summary and test_error_pct(r, "quantized") is not None]
@@ -120,7 +120,9 @@ def size_vs_error(records, folder) -> Figure | Skipped:
                 ax.annotate(f"{point.method} (published)", (dense_bytes / point.storage_x, point.error_pct),
                             fontsize=6, xytext=(4, 3), textcoords="offset points")
         ax.set(xscale="log", xlabel="compressed file (bytes)", ylabel="test error (%)", title=model)
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels on a short log axis overlap
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # a short log axis needs 1-2-5 ticks
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g} kB"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize=7)
     weights_only = [f"{p.method} on {p.model}: {p.params_x:g}x fewer weights at {p.error_pct} %"
                     for p in published_for(runs) if p.model in model_names and not p.storage_x]
