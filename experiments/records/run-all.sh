@@ -26,9 +26,10 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5}; do
     start=$(date +%s)
     if [ "$model" = lenet5 ]; then  # three seeds
         command="prunelab sweep experiments/records/lenet5-seeds.toml --runs-dir $runs --threads 1"
-        $command --output "$out/sweep" | tee "$out/output.txt"
-        for run in $(python3 -c "import json, sys; print(' '.join(json.load(open(sys.argv[1]))['runs']))" "$out/sweep/sweep.json"); do
-            keep "$out/sweep/$run" "$out/$(basename "$run")"
+        $command | tee "$out/output.txt"
+        sweep="$runs/sweeps/lenet5-seeds"
+        for run in $(python3 -c "import json, sys; print(' '.join(json.load(open(sys.argv[1]))['runs']))" "$sweep/sweep.json"); do
+            keep "$sweep/$run" "$out/$(basename "$run")"
         done
     else
         command="prunelab run --config experiments/records/$model.toml --runs-dir $runs"
