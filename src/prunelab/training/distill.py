@@ -9,10 +9,6 @@ import torch
 import torch.nn.functional as F
 
 
-def cross_entropy(scores, x, y):
-    return F.cross_entropy(scores, y)
-
-
 def distillation_loss(teacher: torch.nn.Module, weight: float, temperature: float):
     """loss(scores, x, y) = (1 - weight) CE(scores, y) + weight T^2 KL(teacher_T || student_T)."""
     teacher.eval()
