@@ -35,17 +35,26 @@ def time_loop(model, batches, after_step=None) -> float:
     return time.perf_counter() - start
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def loop_arguments(description: str, batches: int) -> argparse.ArgumentParser:
+    """The options every training-loop benchmark here takes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", default="lenet5")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--batches", type=int, default=batches)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--json", help="also write the results here")
-    args = parser.parse_args()
+    return parser
+
+
+def random_batches(count: int, batch_size: int) -> list:
+    """`count` batches of random images and labels, the same for every loop (seed 0)."""
     torch.manual_seed(0)
-    batches = [(torch.rand(args.batch_size, 1, 28, 28), torch.randint(0, 10, (args.batch_size,)))
-               for _ in range(args.batches)]
+    return [(torch.rand(batch_size, 1, 28, 28), torch.randint(0, 10, (batch_size,))) for _ in range(count)]
+
+
+def main():
+    args = loop_arguments(__doc__.splitlines()[0], batches=100).parse_args()
+    batches = random_batches(args.batches, args.batch_size)
     base = models.build(args.model)
     mask = criteria.magnitude_per_layer(dict(base.named_parameters()), Mask.ones_like(base), 0.9)
     loops = {

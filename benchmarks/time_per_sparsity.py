@@ -9,7 +9,6 @@ runs all the cases in turn, so machine noise hits them alike; medians over repea
 the unpruned model trained by a plain loop in the same repeat.
 """
 
-import argparse
 import copy
 import json
 import platform
@@ -18,7 +17,7 @@ import time
 
 import torch
 
-from masked_loop import time_loop
+from masked_loop import loop_arguments, random_batches, time_loop
 from prunelab import models
 from prunelab.pruning import criteria, torch_backend
 from prunelab.pruning.mask import Mask
@@ -45,17 +44,10 @@ def test_seconds(model, images, labels) -> float:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="lenet5")
+    parser = loop_arguments(__doc__.splitlines()[0], batches=60)
     parser.add_argument("--sparsities", type=float, nargs="+", default=[0.0, 0.5, 0.9, 0.99])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--batches", type=int, default=60)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
-    torch.manual_seed(0)
-    batches = [(torch.rand(args.batch_size, 1, 28, 28), torch.randint(0, 10, (args.batch_size,)))
-               for _ in range(args.batches)]
+    batches = random_batches(args.batches, args.batch_size)
     images, labels = (torch.randint(0, 256, (10_000, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (10_000,)))
     base = models.build(args.model)
     cases = [("plain", 0.0)] + [(b, s) for b in ("prunelab", "torch") for s in args.sparsities]

@@ -64,6 +64,7 @@ def training_footprint(name: str, backend: str, sparsity: float = 0.9, batch_siz
         raise PrunelabError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     torch.manual_seed(0)
     model = models.build(name)
+    parameters = models.count_parameters(model)  # before torch's pruning renames them
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     extra, after_step, saved_files = [], None, []
     if backend == "prunelab":
@@ -86,4 +87,4 @@ def training_footprint(name: str, backend: str, sparsity: float = 0.9, batch_siz
     state = storage_bytes([*module_tensors(model), *extra, *momentum])
     return {"model": name, "backend": backend, "state_bytes": state, "saved_for_backward_bytes": saved,
             "checkpoint_bytes": checkpoint_bytes(copy.deepcopy(model.state_dict()), *saved_files),
-            "parameters": models.count_parameters(models.build(name))}
+            "parameters": parameters}

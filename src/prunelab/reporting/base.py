@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prunelab.runs.config import load_toml
+from prunelab.runs.config import flatten, load_toml
 from prunelab.training.metrics import read_rows
 
 
@@ -47,21 +47,11 @@ class RunRecord:
         return self.metrics.get("pruned", []) if "pruned" in self.summary else []
 
 
-def flat_settings(values: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flat_settings(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def load_record(run: Path) -> RunRecord | None:
     """A run directory with config.toml and summary.json; None for an unfinished one."""
     if not (run / "config.toml").exists() or not (run / "summary.json").exists():
         return None
-    settings = flat_settings(load_toml(run / "config.toml").to_dict())
+    settings = flatten(load_toml(run / "config.toml").to_dict())
     settings.pop("device")
     metrics = {stage: read_rows(run / stage / "metrics.jsonl") for stage in ("dense", "pruned", "quantized")}
     return RunRecord(run.name, run, settings, json.loads((run / "summary.json").read_text()), metrics)

@@ -53,9 +53,14 @@ def run_settings(config: RunConfig) -> dict:
     return values
 
 
-def run_dir(config: RunConfig, runs_dir: Path) -> Path:
+def run_name(config: RunConfig) -> str:
+    """<model>-<hash of the settings that differ from the defaults>: equal names, equal runs."""
     changed = non_default(run_settings(config), run_settings(RunConfig()))
-    return Path(runs_dir) / f"{config.model}-{settings_hash(changed)}"
+    return f"{config.model}-{settings_hash(changed)}"
+
+
+def run_dir(config: RunConfig, runs_dir: Path) -> Path:
+    return Path(runs_dir) / run_name(config)
 
 
 def stage_dir(config: RunConfig, runs_dir: Path, stage: str) -> Path:
@@ -63,9 +68,9 @@ def stage_dir(config: RunConfig, runs_dir: Path, stage: str) -> Path:
     return Path(runs_dir) / "stages" / f"{stage}-{settings_hash(changed)}"
 
 
-def prepare_data(config: RunConfig) -> TensorSplits:
+def prepare_data(config: RunConfig, splits) -> TensorSplits:
+    """The loaded dataset as the run trains and evaluates on it (validation split, limits)."""
     d = config.data
-    splits = data.load(d.dataset, data_dir=d.data_dir or None)
     if d.validation:
         splits = splits.with_validation()
     train_n = d.train_limit or len(splits.train_images)
@@ -110,7 +115,8 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     device = pick_device(config.device)
     log(f"run directory: {run}  (device: {device})")
     began = time.perf_counter()
-    splits = prepare_data(config)
+    loaded = data.load(config.data.dataset, data_dir=config.data.data_dir or None)
+    splits = prepare_data(config, loaded)
     seconds = {"data": time.perf_counter() - began}
     dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
     stop = furthest_finished(config, runs_dir, stop)
@@ -135,7 +141,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     if quantized is not None:
         summary["compressed"] = compressed_section(quantized)
     if config.data.validation:
-        summary["final_test"] = final_test(config, run, stop, device)
+        summary["final_test"] = final_test(config, run, stop, device, loaded)
         log("test set, once, after choosing on validation: " + ", ".join(
             f"{stage} {100 * r['test_accuracy']:.2f}%" for stage, r in summary["final_test"].items()))
     write_json(run / "summary.json", summary)
@@ -151,10 +157,9 @@ def furthest_finished(config: RunConfig, runs_dir: Path, stop: str) -> str:
     return stop
 
 
-def final_test(config: RunConfig, run: Path, stop: str, device) -> dict:
-    """With settings chosen on the validation split, each stage's model on the untouched test set,
-    once (the quantized stage's compressed file as decoded from disk)."""
-    splits = data.load(config.data.dataset, data_dir=config.data.data_dir or None)
+def final_test(config: RunConfig, run: Path, stop: str, device, splits) -> dict:
+    """With settings chosen on the validation split, each stage's model on the untouched test set of
+    the loaded dataset `splits`, once (the quantized stage's compressed file as decoded from disk)."""
     count = config.data.test_limit or len(splits.test_images)
     images, labels = (torch.from_numpy(a[:count].copy()) for a in (splits.test_images, splits.test_labels))
     results = {}

@@ -36,7 +36,7 @@ def train_quantized(config, splits, pruned_dir: Path, stage_dir: Path, device, l
     model = load_model(config, pruned_dir, device)
     mask = Mask.load(Path(pruned_dir) / "mask.pt")
     began = time.perf_counter()
-    retrained = retrain_masked(config, splits, model, mask, stage_dir, device, log) if q.retrain_epochs else None
+    retrained = retrain_masked(config, splits, model, mask, stage_dir, log) if q.retrain_epochs else None
     shared = SharedWeights(model, mask, layer_bits(model, mask, q.conv_bits, q.fc_bits), q.init, config.seed)
     before = evaluate(model, splits.test_images, splits.test_labels)
     log(f"quantized (k-means, before fine-tuning): test accuracy {before['test_accuracy']:.4f}")
@@ -76,7 +76,7 @@ def train_quantized(config, splits, pruned_dir: Path, stage_dir: Path, device, l
     return result
 
 
-def retrain_masked(config, splits, model, mask, stage_dir: Path, device, log) -> dict:
+def retrain_masked(config, splits, model, mask, stage_dir: Path, log) -> dict:
     """`quantize.retrain_epochs` of SGD on the pruned model with its mask enforced after every step,
     before clustering: a method whose pruned weights were trained under noise (Sparse Variational
     Dropout) is then tuned as the deterministic network the file will hold. Checkpointed per epoch;

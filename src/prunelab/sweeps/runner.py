@@ -55,7 +55,7 @@ def run_sweep(sweep, runs_dir, jobs: int | None = None, log=print, threads: int 
     something else is using the cores too)."""
     jobs = choose_jobs(jobs, len(sweep.configs))
     outcome = Outcome(jobs=jobs, threads=threads or max(1, available_cores() // jobs))
-    names = [pipeline.run_dir(c, runs_dir).name for c in sweep.configs]
+    names = [pipeline.run_name(c) for c in sweep.configs]
     progress = Progress(names, log)
     began = time.perf_counter()
     order = start_order(sweep.configs, runs_dir)

@@ -24,10 +24,8 @@ from pathlib import Path
 
 from prunelab.cli.settings import validate
 from prunelab.errors import PrunelabError
-from prunelab.runs.config import RunConfig, flatten, load_toml, non_default, read_toml, set_value, settings_hash
-from prunelab.runs.pipeline import run_settings
-
-STOPS = ("dense", "pruned", "all")
+from prunelab.runs.config import RunConfig, flatten, load_toml, read_toml, set_value
+from prunelab.runs.pipeline import STOPS, run_name
 TOP_KEYS = {"base", "grid", "runs", "stop"}
 
 
@@ -107,7 +105,7 @@ def unique(configs: list[RunConfig]) -> list[RunConfig]:
     """Drop repeats (two experiments asking for the same run), keeping the first's place."""
     seen, kept = set(), []
     for config in configs:
-        key = settings_hash(non_default(run_settings(config), run_settings(RunConfig())))
+        key = run_name(config)
         if key not in seen:
             seen.add(key)
             kept.append(config)
