@@ -65,3 +65,18 @@ def test_lenet5_fc1_next_to_the_paper():
     assert 2.5 < row["size_pct"] < 2.7
     assert 2.0 < row["size_pct_huffman"] < 2.45
     assert row["index_bits_huffman"] < 5 and row["weight_bits_huffman"] < 5
+
+
+def test_file_parts_account_for_every_byte_of_the_file(tmp_path):
+    from compression_helpers import two_layer_model
+
+    from prunelab.compression import file_parts
+
+    model = two_layer_model()
+    path = tmp_path / "m.plc"
+    model.write(path)
+    parts = file_parts(model, path.stat().st_size)
+    assert sum(parts.values()) == path.stat().st_size
+    assert parts["codebooks"] == 4 * sum(layer.codebook.size for layer in model.layers)
+    assert parts["biases"] == 4 * (20 + 50) and parts["other parameters"] == 4 * 500
+    assert parts["header and framing"] > 0

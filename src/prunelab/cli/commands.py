@@ -1,6 +1,7 @@
 """The subcommands. Each `register_*` adds its flags and sets `handler`."""
 
 import json
+import os
 import sys
 
 from prunelab import data
@@ -175,13 +176,15 @@ def register_decompress(parser):
 
 def decompress(args):
     from prunelab.compress import unpack_model
-    from prunelab.compression import CompressedModel, storage_table
+    from prunelab.compression import CompressedModel, file_parts, storage_table
     from prunelab.export import export as write_model
 
     compressed = CompressedModel.read(args.file)
     model = unpack_model(compressed)
     print(f"{args.file}: {compressed.model}, metadata {json.dumps(compressed.metadata)}")
     print(format_storage(storage_table(compressed)))
+    size = os.path.getsize(args.file)
+    print(f"file {size:,} bytes: " + ", ".join(f"{name} {n:,}" for name, n in file_parts(compressed, size).items()))
     if args.output:
         write_model(model, "state_dict", args.output)
         print(f"wrote {args.output}")

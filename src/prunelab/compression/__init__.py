@@ -6,10 +6,10 @@ from prunelab.compression.huffman import canonical_codes, code_lengths, decode, 
 from prunelab.compression.kmeans import Codebook, centroid_gradients, cluster, dequantize
 from prunelab.compression.layer import CompressedLayer, pack_layer
 from prunelab.compression.sparse_index import decode_relative_indices, encode_relative_indices
-from prunelab.compression.storage import storage_table
+from prunelab.compression.storage import file_parts, storage_table
 
 __all__ = [
     "Codebook", "CompressedLayer", "CompressedModel", "canonical_codes", "centroid_gradients", "cluster",
     "code_lengths", "decode", "decode_relative_indices", "dequantize", "encode", "encode_relative_indices",
-    "pack_layer", "storage_table",
+    "file_parts", "pack_layer", "storage_table",
 ]

@@ -83,3 +83,18 @@ def _ratios(row: dict) -> dict:
 def _mean(total: float, count: float) -> float:
     return float(total) / count if count else 0.0
 
+
+
+def file_parts(model: CompressedModel, file_bytes: int) -> dict:
+    """Where a file's bytes go: the Huffman-coded weight codes and positions (the payload the
+    paper counts), float32 codebooks, code-length tables, float32 biases and other parameters, and
+    the rest (header, section lengths and checksums) as the difference to the file's size."""
+    parts = {
+        "weights and positions": sum(len(l.weight_stream) + len(l.index_stream) for l in model.layers),
+        "codebooks": sum(4 * l.codebook.size for l in model.layers),
+        "code-length tables": sum(l.weight_code_lengths.size + l.index_code_lengths.size for l in model.layers),
+        "biases": sum(4 * l.bias.size for l in model.layers if l.bias is not None),
+        "other parameters": sum(4 * a.size for a in model.dense.values()),
+    }
+    parts["header and framing"] = file_bytes - sum(parts.values())
+    return parts
