@@ -120,6 +120,13 @@ def test_sparse_variational_dropout_prunes_through_the_pipeline(mnist, tmp_path)
     assert nonzero == pruned["weights_nonzero"]
 
 
+def test_a_smaller_kl_weight_keeps_more_weights(mnist, tmp_path):
+    base = {"prune.method": "svd", "prune.epochs": 3, "prune.lr": 0.01, "prune.kl_warmup": 1}
+    full, light = (pipeline.execute(tiny_config(**base, **{"prune.kl_scale": scale}), tmp_path, log=lambda m: None,
+                                    stop="pruned")["pruned"] for scale in (1.0, 0.1))
+    assert light["weights_nonzero"] > full["weights_nonzero"]
+
+
 def test_settings_chosen_on_validation_then_the_file_is_tested_once_on_the_test_set(mnist, tmp_path):
     from prunelab.compress import unpack_model
     from prunelab.compression import CompressedModel
@@ -145,10 +152,12 @@ def test_retraining_with_distillation_keeps_the_mask_exact(mnist, tmp_path):
     assert summary["pruned"]["weights_nonzero"] == round(0.2 * summary["pruned"]["weights_total"])
 
 
-def test_masked_retraining_before_clustering_keeps_exactly_the_pruned_weights(mnist, tmp_path):
+@pytest.mark.parametrize("distill", [0.0, 0.7])
+def test_masked_retraining_before_clustering_keeps_exactly_the_pruned_weights(mnist, tmp_path, distill):
     from prunelab.compression import CompressedModel
 
-    config = tiny_config(**{"quantize.retrain_epochs": 2, "quantize.retrain_lr": 0.01, "quantize.epochs": 0})
+    config = tiny_config(**{"quantize.retrain_epochs": 2, "quantize.retrain_lr": 0.01, "quantize.epochs": 0,
+                            "quantize.retrain_distill": distill})
     summary = pipeline.execute(config, tmp_path, log=lambda m: None)
     run = Path(summary["run_dir"])
     assert "retrained" in summary["compressed"]
@@ -161,6 +170,11 @@ def test_masked_retraining_before_clustering_keeps_exactly_the_pruned_weights(mn
     assert any(not torch.equal(retrained[f"{n}.weight"], pruned[f"{n}.weight"]) for n in layers)
     stored = sum(layer.weight_count for layer in CompressedModel.read(run / "quantized" / "model.plc").layers)
     assert stored == summary["pruned"]["weights_nonzero"]
+    if distill:  # the teacher changed the training: the same run without it ends elsewhere
+        plain = pipeline.execute(tiny_config(**{"quantize.retrain_epochs": 2, "quantize.retrain_lr": 0.01,
+                                                "quantize.epochs": 0}), tmp_path, log=lambda m: None)
+        other = torch.load(Path(plain["run_dir"]) / "quantized" / "retrained.pt", weights_only=True)
+        assert not torch.equal(other[f"{layers[0]}.weight"], retrained[f"{layers[0]}.weight"])
 
 
 def test_interrupted_masked_retraining_resumes_to_the_same_file(mnist, tmp_path, monkeypatch):

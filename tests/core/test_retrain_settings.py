@@ -32,11 +32,13 @@ def test_only_the_student_gets_gradients():
     assert all(p.grad is not None for p in student.parameters())
 
 
-@pytest.mark.parametrize("setting, value, message", [
-    ("distill", 1.5, "between 0 and 1"), ("temperature", 0.0, "must be positive")])
-def test_impossible_distillation_settings_are_refused(setting, value, message):
+@pytest.mark.parametrize("group, setting, value, message", [
+    ("prune", "distill", 1.5, "between 0 and 1"), ("prune", "temperature", 0.0, "must be positive"),
+    ("quantize", "retrain_distill", -0.1, "between 0 and 1"), ("prune", "kl_scale", 0.0, "must be positive"),
+    ("prune", "kl_scale", -1.0, "must be positive")])
+def test_impossible_distillation_and_kl_settings_are_refused(group, setting, value, message):
     config = RunConfig()
-    setattr(config.prune, setting, value)
+    setattr(getattr(config, group), setting, value)
     with pytest.raises(PrunelabError, match=message):
         validate(config)
 

@@ -77,10 +77,15 @@ def validate(config: RunConfig) -> None:
                             f"{q.retrain_epochs}")
     if q.retrain_lr <= 0:
         raise PrunelabError(f"quantize.retrain_lr must be positive, got {q.retrain_lr}")
+    if not 0.0 <= q.retrain_distill <= 1.0:
+        raise PrunelabError(f"quantize.retrain_distill is the distillation loss's weight, between 0 and 1; "
+                            f"got {q.retrain_distill}")
     if not 0.0 <= config.prune.distill <= 1.0:
         raise PrunelabError(f"prune.distill is the distillation loss's weight, between 0 and 1; got {config.prune.distill}")
     if config.prune.temperature <= 0:
         raise PrunelabError(f"prune.temperature must be positive, got {config.prune.temperature}")
+    if config.prune.kl_scale <= 0:
+        raise PrunelabError(f"prune.kl_scale must be positive, got {config.prune.kl_scale}")
     if config.prune.distill > 0 and config.prune.method == "svd":
         raise PrunelabError("prune.distill works with the magnitude methods, not svd")
     for key in ("train.epochs", "train.batch_size", "prune.epochs", "prune.rounds"):

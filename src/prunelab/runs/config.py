@@ -40,7 +40,8 @@ class PruneConfig:
     sparsity: float = 0.9
     rounds: int = 3  # iterative: number of prune/retrain rounds
     quality: float = 1.0  # std method: threshold = quality x std
-    kl_warmup: int = 5  # svd: epochs over which the KL term's weight rises from 0 to 1
+    kl_warmup: int = 5  # svd: epochs over which the KL term's weight rises from 0 to kl_scale
+    kl_scale: float = 1.0  # svd: the KL term's final weight (1: the variational bound; less keeps more weights)
     distill: float = 0.0  # weight of distillation from the dense model while retraining (0: off)
     temperature: float = 4.0  # distillation temperature
     layers: str = ""  # magnitude method: per-layer final sparsity, "conv1=0.6,fc1=0.97" (from `prunelab sensitivity`)
@@ -59,6 +60,7 @@ class QuantizeConfig:
     index_bits: int = 5  # width of the relative position differences; 0: the smallest per layer
     retrain_epochs: int = 0  # masked fine-tuning of the pruned model before clustering (0: none)
     retrain_lr: float = 0.001  # its SGD learning rate (momentum 0.9, cosine to zero)
+    retrain_distill: float = 0.0  # its distillation weight from the dense model (temperature: prune.temperature)
     epochs: int = 2  # fine-tuning of the centroids
     lr: float = 0.0005
     momentum: float = 0.9

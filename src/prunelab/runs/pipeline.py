@@ -135,7 +135,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
         quantized_dir = stage_dir(config, runs_dir, "quantized")
         link(run, "quantized", quantized_dir)
         with stage_lock(quantized_dir, log):
-            quantized = train_quantized(config, splits, pruned_dir, quantized_dir, device, log)
+            quantized = train_quantized(config, splits, dense_dir, pruned_dir, quantized_dir, device, log)
         seconds["quantized"] = quantized["seconds"]
     summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds)
     if quantized is not None:

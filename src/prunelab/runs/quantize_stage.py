@@ -18,6 +18,7 @@ from prunelab.foundations.files import write_json
 from prunelab.pruning.mask import Mask
 from prunelab.runs import checkpoint
 from prunelab.runs.stages import epoch_generator, finished, load_model
+from prunelab.training.distill import distillation_loss
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.masking import MaskEnforcer
 from prunelab.training.metrics import MetricsLog
@@ -27,7 +28,7 @@ from prunelab.training.weight_sharing import CentroidOptimizer, SharedWeights, l
 FILE_NAME = "model.plc"
 
 
-def train_quantized(config, splits, pruned_dir: Path, stage_dir: Path, device, log) -> dict:
+def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir: Path, device, log) -> dict:
     stage_dir = Path(stage_dir)
     if (done := finished(stage_dir)) is not None:
         log(f"quantized: reusing {stage_dir}")
@@ -36,7 +37,8 @@ def train_quantized(config, splits, pruned_dir: Path, stage_dir: Path, device, l
     model = load_model(config, pruned_dir, device)
     mask = Mask.load(Path(pruned_dir) / "mask.pt")
     began = time.perf_counter()
-    retrained = retrain_masked(config, splits, model, mask, stage_dir, log) if q.retrain_epochs else None
+    teacher = load_model(config, dense_dir, device) if q.retrain_epochs and q.retrain_distill else None
+    retrained = retrain_masked(config, splits, model, mask, stage_dir, log, teacher) if q.retrain_epochs else None
     shared = SharedWeights(model, mask, layer_bits(model, mask, q.conv_bits, q.fc_bits), q.init, config.seed)
     before = evaluate(model, splits.test_images, splits.test_labels)
     log(f"quantized (k-means, before fine-tuning): test accuracy {before['test_accuracy']:.4f}")
@@ -76,11 +78,12 @@ def train_quantized(config, splits, pruned_dir: Path, stage_dir: Path, device, l
     return result
 
 
-def retrain_masked(config, splits, model, mask, stage_dir: Path, log) -> dict:
+def retrain_masked(config, splits, model, mask, stage_dir: Path, log, teacher=None) -> dict:
     """`quantize.retrain_epochs` of SGD on the pruned model with its mask enforced after every step,
     before clustering: a method whose pruned weights were trained under noise (Sparse Variational
-    Dropout) is then tuned as the deterministic network the file will hold. Checkpointed per epoch;
-    returns the retrained model's evaluation."""
+    Dropout) is then tuned as the deterministic network the file will hold, distilling from
+    `teacher` (the dense model) with weight `quantize.retrain_distill` when given. Checkpointed per
+    epoch; returns the retrained model's evaluation."""
     q = config.quantize
     done = stage_dir / "retrained.pt"
     if done.exists():
@@ -88,12 +91,13 @@ def retrain_masked(config, splits, model, mask, stage_dir: Path, log) -> dict:
         return evaluate(model, splits.test_images, splits.test_labels)
     optimizer = torch.optim.SGD(model.parameters(), lr=q.retrain_lr, momentum=0.9)
     enforcer = MaskEnforcer(model, mask)
+    loss_fn = distillation_loss(teacher, q.retrain_distill, config.prune.temperature) if teacher is not None else None
     state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized (masked retraining)", "retrain.pt")
     for epoch in range(state["epoch"] if state else 0, q.retrain_epochs):
         set_lr(optimizer, lr_at(epoch, q.retrain_epochs, q.retrain_lr, "cosine"))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "quantized", 1000 + epoch), after_step=enforcer,
-                          progress=f"masked retraining {epoch + 1}/{q.retrain_epochs}")
+                          loss_fn=loss_fn, progress=f"masked retraining {epoch + 1}/{q.retrain_epochs}")
         row.update(evaluate(model, splits.test_images, splits.test_labels))
         log(f"masked retraining epoch {epoch + 1}/{q.retrain_epochs}: test accuracy {row['test_accuracy']:.4f}")
         checkpoint.save(stage_dir / "retrain.pt", {"epoch": epoch + 1, "model": model.state_dict(),

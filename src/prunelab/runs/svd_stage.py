@@ -2,7 +2,8 @@
 
 Starts from the dense model (as Molchanov et al. do for LeNet), trains with Adam on the data
 loss plus the KL term divided by the number of training images, the KL weight rising linearly
-over `kl_warmup` epochs, then writes the plain model, its mask and result like the pruned stage.
+over `kl_warmup` epochs to `kl_scale` (1 is their variational bound; a smaller weight trades
+sparsity for accuracy), then writes the plain model, its mask and result like the pruned stage.
 """
 
 import time
@@ -31,7 +32,7 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     for epoch in range(start, p.epochs):
         began = time.perf_counter()
         set_lr(optimizer, lr_at(epoch, p.epochs, p.lr, p.lr_schedule))
-        weight = min(1.0, (epoch + 1) / max(1, p.kl_warmup))
+        weight = p.kl_scale * min(1.0, (epoch + 1) / max(1, p.kl_warmup))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "pruned", epoch), progress=f"svd {epoch + 1}/{p.epochs}",
                           extra_loss=lambda m: weight * variational.total_kl(m) / count)
