@@ -4,20 +4,25 @@ import numpy as np
 import torch
 
 from prunelab import models
-from prunelab.compression import CompressedModel, pack_layer
+from prunelab.compression import CompressedModel, pack_layer, used_centroids
 from prunelab.errors import PrunelabError
 from prunelab.training.weight_sharing import SharedWeights
 
 
-def pack_model(model, name: str, shared: SharedWeights, index_bits: int, metadata: dict) -> CompressedModel:
-    """Every prunable layer as codebook + Huffman-coded streams; other parameters stored as float32."""
+def pack_model(model, name: str, shared: SharedWeights, index_bits: int, metadata: dict,
+               float_bits: int = 32) -> CompressedModel:
+    """Every prunable layer as codebook (the centroids its weights use) + Huffman-coded streams,
+    centroids and bias stored with ``float_bits`` (16 after ``shared.round_to_half``); other
+    parameters stored as float32."""
     params = {n: p.detach().cpu() for n, p in model.named_parameters()}
     layers, covered = [], set()
     for weight_name, keep in shared.mask.items():
         layer = weight_name.removesuffix(".weight")
         bias = params.get(f"{layer}.bias")
-        layers.append(pack_layer(layer, shared.codebook(weight_name), shared.codes[weight_name].cpu().numpy(),
-                                 keep.numpy(), index_bits, bias=None if bias is None else bias.numpy()))
+        codebook, codes = used_centroids(shared.codebook(weight_name), shared.codes[weight_name].cpu().numpy(),
+                                         keep.numpy())
+        layers.append(pack_layer(layer, codebook, codes, keep.numpy(), index_bits,
+                                 bias=None if bias is None else bias.numpy(), float_bits=float_bits))
         covered |= {weight_name, f"{layer}.bias"}
     dense = {n: p.numpy().astype(np.float32) for n, p in params.items() if n not in covered}
     return CompressedModel(model=name, metadata=metadata, layers=layers, dense=dense)

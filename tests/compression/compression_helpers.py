@@ -7,25 +7,34 @@ import zlib
 import numpy as np
 
 from prunelab.compression.container import CompressedModel
-from prunelab.compression.kmeans import cluster
+from prunelab.compression.kmeans import Codebook, cluster
 from prunelab.compression.layer import pack_layer
 
 
-def sparse_layer(name, shape, density, bits, index_bits, seed, bias=True):
-    """A magnitude-pruned, k-means-quantized layer of random normal weights."""
+def sparse_layer(name, shape, density, bits, index_bits, seed, bias=True, float_bits=32):
+    """A magnitude-pruned, k-means-quantized layer of random normal weights (centroids and bias
+    rounded to float16 values when ``float_bits`` is 16)."""
     rng = np.random.default_rng(seed)
     weights = rng.normal(0, 0.1, size=shape).astype(np.float32)
     mask = np.abs(weights) > np.quantile(np.abs(weights), 1 - density)
     codebook, codes = cluster(weights, mask, bits)
     bias_values = rng.normal(0, 0.01, size=shape[0]).astype(np.float32) if bias else None
-    return pack_layer(name, codebook, codes, mask, index_bits, bias=bias_values)
+    if float_bits == 16:
+        codebook = Codebook(half(codebook.centroids), codebook.bits)
+        bias_values = None if bias_values is None else half(bias_values)
+    return pack_layer(name, codebook, codes, mask, index_bits, bias=bias_values, float_bits=float_bits)
 
 
-def two_layer_model():
-    """LeNet-like: a conv layer (8-bit codes, 66 % kept) and an fc layer (5-bit, 10 % kept)."""
+def half(values):
+    return values.astype(np.float16).astype(np.float32)
+
+
+def two_layer_model(fc_float_bits=32):
+    """LeNet-like: a conv layer (8-bit codes, 66 % kept) and an fc layer (5-bit, 10 % kept); the fc
+    layer's centroids and bias stored as float16 when ``fc_float_bits`` is 16 (format version 2)."""
     layers = [
         sparse_layer("conv1.weight", (20, 1, 5, 5), 0.66, 8, 5, seed=1),
-        sparse_layer("fc1.weight", (50, 80), 0.10, 5, 5, seed=2),
+        sparse_layer("fc1.weight", (50, 80), 0.10, 5, 5, seed=2, float_bits=fc_float_bits),
     ]
     dense = {"fc2.weight": np.random.default_rng(3).normal(size=(10, 50)).astype(np.float32)}
     return CompressedModel("lenet5-caffe", {"dataset": "mnist", "accuracy": 0.9921}, layers, dense)
@@ -43,12 +52,12 @@ def split_file(data):
     return header, payloads
 
 
-def join_file(header, payloads, text=None):
+def join_file(header, payloads, text=None, version=1):
     """Reassemble a file with valid CRCs and framing: only the reader's own checks can object.
     ``text`` replaces the canonical serialisation of ``header`` when given."""
     if text is None:
         text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("ascii")
-    head = b"\x89PLC\r\n\x1a\n" + struct.pack("<HHI", 1, 0, len(text)) + text
+    head = b"\x89PLC\r\n\x1a\n" + struct.pack("<HHI", version, 0, len(text)) + text
     parts = [head, struct.pack("<I", zlib.crc32(head))]
     for payload in payloads:
         parts += [struct.pack("<I", len(payload)), payload, struct.pack("<I", zlib.crc32(payload))]

@@ -79,6 +79,45 @@ def test_round_trip_is_bit_exact(layer_args, dense_words, metadata):
     assert back.to_bytes() == data  # one encoding per model
 
 
+finite_f16 = st.floats(width=16, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(shapes, st.integers(1, 6), st.booleans(), st.booleans()), min_size=1, max_size=3), st.data())
+def test_float16_layers_round_trip_bit_exact_in_format_version_2(specs, data):
+    layers = []
+    for number, (shape, k, has_bias, half) in enumerate(specs):
+        size = prod(shape)
+        centroids = np.array(data.draw(st.lists(finite_f16, min_size=k, max_size=k, unique=True)), np.float32)
+        codes = np.array(data.draw(st.lists(st.integers(0, k - 1), min_size=size, max_size=size))).reshape(shape)
+        mask = np.ones(shape, bool)
+        bias = np.array(data.draw(st.lists(finite_f16, min_size=shape[0], max_size=shape[0])), np.float32) \
+            if has_bias else None
+        layers.append(pack_layer(f"l{number}.weight", Codebook(centroids, 3), codes, mask, 3, bias,
+                                 float_bits=16 if half else 32))
+    data_bytes = CompressedModel("lenet5", {}, layers, {}).to_bytes()
+    assert data_bytes[8] == (2 if any(half for *_, half in specs) else 1)  # version 1 unless needed
+    back = CompressedModel.from_bytes(data_bytes)
+    for layer, original in zip(back.layers, layers):
+        assert layer.float_bits == original.float_bits
+        assert same_bits(layer.codebook.centroids, original.codebook.centroids)
+        assert same_bits(layer.unpack(), original.unpack())
+        assert (layer.bias is None) == (original.bias is None)
+        assert layer.bias is None or same_bits(layer.bias, original.bias)
+    assert back.to_bytes() == data_bytes
+
+
+def test_float16_storage_halves_the_codebook_and_bias_sections_and_nothing_else():
+    from compression_helpers import split_file
+
+    (_, full), (header, half) = (split_file(m.to_bytes()) for m in (two_layer_model(), two_layer_model(16)))
+    fc = 6  # the fc layer's sections: codebook, two length tables, two streams, bias
+    assert [len(p) for p in half[fc:fc + 6]] == [len(full[fc]) // 2] + [len(p) for p in full[fc + 1:fc + 5]] + \
+        [len(full[fc + 5]) // 2]
+    assert half[:fc] == full[:fc] and half[fc + 1:fc + 5] == full[fc + 1:fc + 5] and half[fc + 6:] == full[fc + 6:]
+    assert [entry["float_bits"] for entry in header["layers"]] == [32, 16]
+
+
 def test_unpack_gives_the_quantized_weights_with_zeros_where_pruned():
     weights = np.array([[0.5, -0.25, 0.7], [1.0, 0.3, 0.5]], dtype=np.float32)
     mask = np.array([[1, 1, 0], [1, 0, 1]], bool)
@@ -157,6 +196,11 @@ def test_layer_validates_itself():
             CompressedLayer(**{**fields, **change})
     with pytest.raises(PrunelabError, match="centroid"):
         pack_layer("x", Codebook(np.zeros(1, np.float32), 1), np.array([1]), np.array([True]), 2)
+    for bits in (8, 64, True):
+        with pytest.raises(PrunelabError, match="float_bits"):
+            CompressedLayer(**{**fields, "float_bits": bits})
+    with pytest.raises(PrunelabError, match="not all float16"):  # 0.1 has no exact float16
+        CompressedLayer(**{**fields, "bias": np.full(4, 0.1, np.float32), "float_bits": 16})
 
 
 def test_the_documented_worked_example_is_byte_exact():

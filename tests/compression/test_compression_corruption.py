@@ -43,6 +43,31 @@ def test_any_flipped_bit_is_refused(bit):
     refused(bytes(damaged))
 
 
+HALF = two_layer_model(fc_float_bits=16).to_bytes()
+HALF_HEADER, HALF_PAYLOADS = split_file(HALF)
+
+
+@QUICK
+@given(st.integers(0, 8 * len(HALF) - 1))
+def test_any_flipped_bit_of_a_version_2_file_is_refused(bit):
+    damaged = bytearray(HALF)
+    damaged[bit // 8] ^= 1 << (bit % 8)
+    refused(bytes(damaged))
+
+
+def test_version_2_headers_that_lie_are_refused():
+    assert join_file(HALF_HEADER, HALF_PAYLOADS, version=2) == HALF
+    layers = [dict(entry) for entry in HALF_HEADER["layers"]]
+    all_32 = {**HEADER, "layers": [{**e, "float_bits": 32} for e in HEADER["layers"]]}
+    refused(join_file(all_32, PAYLOADS, version=2), "written as version 1")
+    eight = {**HALF_HEADER, "layers": [layers[0], {**layers[1], "float_bits": 8}]}
+    refused(join_file(eight, HALF_PAYLOADS, version=2), "not 16 or 32")
+    refused(join_file(HALF_HEADER, HALF_PAYLOADS, version=1), "expected fields")  # v1 has no float_bits
+    refused(join_file(HEADER, PAYLOADS, version=2), "expected fields")  # v2 requires it
+    wider = {**HALF_HEADER, "layers": [{**layers[0], "float_bits": 16}, layers[1]]}
+    refused(join_file(wider, HALF_PAYLOADS, version=2), "its fields imply")  # conv1's sections are float32
+
+
 @QUICK
 @given(st.integers(0, len(DATA) - 1))
 def test_any_truncation_is_refused(length):
@@ -71,7 +96,7 @@ def test_every_single_bit_flip_and_every_truncation_exhaustively():
     [
         (b"", "magic"),
         (b"PK\x03\x04" + DATA[4:], "magic"),
-        (DATA[:8] + b"\x02\x00" + DATA[10:], "version 2"),
+        (DATA[:8] + b"\x03\x00" + DATA[10:], "version 3"),
         (DATA[:10] + b"\x01\x00" + DATA[12:], "flags"),
         (DATA[:12] + b"\xff\xff\xff\xff" + DATA[16:], "truncated"),
     ],

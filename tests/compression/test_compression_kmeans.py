@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from prunelab.compression.kmeans import Codebook, centroid_gradients, cluster, dequantize
+from prunelab.compression.kmeans import Codebook, centroid_gradients, cluster, dequantize, used_centroids
 from prunelab.errors import PrunelabError
 
 
@@ -93,6 +93,21 @@ def test_dequantize_places_centroids_and_zeros():
     restored = dequantize(codebook, codes, mask)
     assert restored.dtype == np.float32
     assert restored.tolist() == [[0.5, -0.25, 0.0], [1.0, 0.0, 0.5]]
+
+
+def test_unused_centroids_are_dropped_and_the_weights_stay_identical():
+    rng = np.random.default_rng(3)
+    weights = rng.normal(size=(40, 50)).astype(np.float32)
+    mask = rng.random((40, 50)) < 0.02  # 40 survivors for 256 centroids: most clusters empty
+    codebook, codes = cluster(weights, mask, 8)
+    smaller, renumbered = used_centroids(codebook, codes, mask)
+    assert smaller.size == np.unique(codes[mask]).size < codebook.size
+    assert smaller.bits == codebook.bits and np.all(np.diff(smaller.centroids) > 0)  # order kept
+    assert np.array_equal(dequantize(smaller, renumbered, mask), dequantize(codebook, codes, mask))
+    assert np.all(renumbered[~mask] == 0)
+    empty, none = used_centroids(Codebook(np.zeros(0, np.float32), 4), np.zeros((2, 2), np.int32),
+                                 np.zeros((2, 2), bool))
+    assert empty.size == 0 and not none.any()
 
 
 def test_dequantize_refuses_codes_past_the_codebook():

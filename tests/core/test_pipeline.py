@@ -201,6 +201,18 @@ def test_interrupted_masked_retraining_resumes_to_the_same_file(mnist, tmp_path,
     assert same[0] == same[1]
 
 
+def test_float16_centroids_and_biases_make_a_smaller_file_with_the_models_accuracy(mnist, tmp_path):
+    from prunelab.compression import CompressedModel
+
+    full, half = (pipeline.execute(tiny_config(**{"quantize.epochs": 1, "quantize.float_bits": bits}), tmp_path,
+                                   log=lambda m: None) for bits in (32, 16))
+    assert half["compressed"]["file_bytes"] < full["compressed"]["file_bytes"]
+    stored = CompressedModel.read(Path(half["run_dir"]) / "quantized" / "model.plc")
+    assert all(layer.float_bits == 16 for layer in stored.layers)
+    # the stage refuses to finish unless the decoded file classifies exactly as the model in memory
+    assert abs(half["compressed"]["test_accuracy"] - full["compressed"]["test_accuracy"]) < 0.02
+
+
 def test_a_run_asked_to_stop_early_keeps_the_later_stages_it_has(mnist, tmp_path):
     config = tiny_config(**{"quantize.epochs": 0})
     full = pipeline.execute(config, tmp_path, log=lambda m: None, stop="all")

@@ -43,7 +43,8 @@ def test_impossible_distillation_and_kl_settings_are_refused(group, setting, val
         validate(config)
 
 
-@pytest.mark.parametrize("setting, value", [("index_bits", 9), ("index_bits", -1), ("fc_bits", 0), ("conv_bits", 17)])
+@pytest.mark.parametrize("setting, value", [("index_bits", 9), ("index_bits", -1), ("fc_bits", 0), ("conv_bits", 17),
+                                            ("float_bits", 8)])
 def test_impossible_quantization_settings_are_refused(setting, value):
     config = RunConfig()
     setattr(config.quantize, setting, value)

@@ -47,11 +47,18 @@ def test_fine_tuning_moves_centroids_but_keeps_codes_and_zeros():
     assert any(not torch.equal(before[n], shared.centroids[n]) for n in before)
 
 
+@pytest.mark.parametrize("float_bits", [32, 16])
 @pytest.mark.parametrize("name", list(models.REGISTRY))
-def test_decode_of_encode_reproduces_every_weight_bit_for_bit(name, tmp_path):
+def test_decode_of_encode_reproduces_every_weight_bit_for_bit(name, float_bits, tmp_path):
     model, mask = pruned_model(name, 0.9)
     shared = SharedWeights(model, mask, layer_bits(model, mask, 8, 5))
-    pack_model(model, name, shared, 5, {"dataset": "mnist"}).write(tmp_path / "m.plc")
+    if float_bits == 16:
+        shared.round_to_half(model)
+        for weight_name in mask:  # what the file holds is what the model holds
+            for p in (shared.centroids[weight_name], dict(model.named_parameters())[weight_name.replace("weight", "bias")]):
+                assert torch.equal(p, p.half().float())
+    pack_model(model, name, shared, 5, {"dataset": "mnist"}, float_bits).write(tmp_path / "m.plc")
+    assert (tmp_path / "m.plc").read_bytes()[8] == (2 if float_bits == 16 else 1)
     decoded = unpack_model(CompressedModel.read(tmp_path / "m.plc"))
     for (key, a), b in zip(model.state_dict().items(), decoded.state_dict().values()):
         assert torch.equal(a.view(torch.int32) if a.is_floating_point() else a,

@@ -70,6 +70,8 @@ def validate(config: RunConfig) -> None:
     for name in ("conv_bits", "fc_bits"):
         if not 1 <= getattr(q, name) <= 16:
             raise PrunelabError(f"quantize.{name} must be 1..16 (bits per weight code), got {getattr(q, name)}")
+    if q.float_bits not in (16, 32):
+        raise PrunelabError(f"quantize.float_bits must be 16 or 32, got {q.float_bits}")
     if not 0 <= q.index_bits <= 8:
         raise PrunelabError(f"quantize.index_bits must be 1..8, or 0 to choose per layer; got {q.index_bits}")
     if q.epochs < 0 or q.retrain_epochs < 0:

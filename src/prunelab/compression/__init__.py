@@ -3,7 +3,7 @@ sparse indexing, canonical Huffman coding, and a checked binary container for th
 
 from prunelab.compression.container import CompressedModel
 from prunelab.compression.huffman import canonical_codes, code_lengths, decode, encode
-from prunelab.compression.kmeans import Codebook, centroid_gradients, cluster, dequantize
+from prunelab.compression.kmeans import Codebook, centroid_gradients, cluster, dequantize, used_centroids
 from prunelab.compression.layer import CompressedLayer, pack_layer
 from prunelab.compression.sparse_index import decode_relative_indices, encode_relative_indices
 from prunelab.compression.storage import file_parts, storage_table
@@ -11,5 +11,5 @@ from prunelab.compression.storage import file_parts, storage_table
 __all__ = [
     "Codebook", "CompressedLayer", "CompressedModel", "canonical_codes", "centroid_gradients", "cluster",
     "code_lengths", "decode", "decode_relative_indices", "dequantize", "encode", "encode_relative_indices",
-    "file_parts", "pack_layer", "storage_table",
+    "file_parts", "pack_layer", "storage_table", "used_centroids",
 ]

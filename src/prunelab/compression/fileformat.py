@@ -24,7 +24,7 @@ from prunelab.compression.layer import CompressedLayer
 from prunelab.errors import PrunelabError
 
 MAGIC = b"\x89PLC\r\n\x1a\n"
-VERSION = 1
+VERSIONS = (1, 2)  # 2: some layer stores its centroids and bias as float16 (header field float_bits)
 _PREAMBLE = struct.Struct("<8sHHI")
 _U32 = struct.Struct("<I")
 
@@ -34,18 +34,19 @@ def encode_model(model: str, metadata: dict, layers: list, dense: dict) -> bytes
     sections = []
     for layer in layers:
         sections += [
-            _f32(layer.codebook.centroids),
+            _floats(layer.codebook.centroids, layer.float_bits),
             layer.weight_code_lengths.tobytes(),
             layer.index_code_lengths.tobytes(),
             layer.weight_stream,
             layer.index_stream,
         ]
         if layer.bias is not None:
-            sections.append(_f32(layer.bias))
-    sections += [_f32(array) for array in dense.values()]
-    table = header.describe(model, metadata, layers, dense, [len(s) for s in sections])
+            sections.append(_floats(layer.bias, layer.float_bits))
+    sections += [_floats(array, 32) for array in dense.values()]
+    version = 2 if any(layer.float_bits == 16 for layer in layers) else 1  # one encoding per model
+    table = header.describe(model, metadata, layers, dense, [len(s) for s in sections], version)
     text = header.dumps(table)
-    head = _PREAMBLE.pack(MAGIC, VERSION, 0, len(text)) + text
+    head = _PREAMBLE.pack(MAGIC, version, 0, len(text)) + text
     parts = [head, _U32.pack(zlib.crc32(head))]
     for payload in sections:
         parts += [_U32.pack(len(payload)), payload, _U32.pack(zlib.crc32(payload))]
@@ -70,8 +71,9 @@ def _decode(data: bytes):
     if len(data) < _PREAMBLE.size or data[:8] != MAGIC:
         raise PrunelabError("not a prunelab compressed model (bad magic bytes)")
     _, version, flags, header_length = _PREAMBLE.unpack_from(data)
-    if version != VERSION:
-        raise PrunelabError(f"unsupported compressed model format version {version} (this reader knows {VERSION})")
+    if version not in VERSIONS:
+        raise PrunelabError(f"unsupported compressed model format version {version} "
+                            f"(this reader knows {', '.join(map(str, VERSIONS))})")
     if flags != 0:
         raise PrunelabError(f"unknown format flags {flags:#06x} in compressed model")
     head_end = _PREAMBLE.size + header_length
@@ -80,10 +82,10 @@ def _decode(data: bytes):
     (stored,) = _U32.unpack_from(data, head_end)
     if zlib.crc32(data[:head_end]) != stored:
         raise PrunelabError("compressed model header is corrupt (CRC-32 mismatch)")
-    plan = header.parse(data[_PREAMBLE.size : head_end])
+    plan = header.parse(data[_PREAMBLE.size : head_end], version)
     sections = _read_sections(data, head_end + _U32.size, plan.section_lengths)
     layers = [_build_layer(entry, sections) for entry in plan.layers]
-    dense = {entry["name"]: _array(next(sections), entry["shape"]) for entry in plan.dense}
+    dense = {entry["name"]: _array(next(sections), entry["shape"], 32) for entry in plan.dense}
     return plan.model, plan.metadata, layers, dense
 
 
@@ -108,7 +110,8 @@ def _read_sections(data: bytes, offset: int, lengths: list[int]):
 
 
 def _build_layer(entry: dict, sections) -> CompressedLayer:
-    centroids = _array(next(sections), [entry["centroids"]])
+    float_bits = entry.get("float_bits", 32)
+    centroids = _array(next(sections), [entry["centroids"]], float_bits)
     layer = CompressedLayer(
         name=entry["name"],
         shape=tuple(entry["shape"]),
@@ -120,7 +123,8 @@ def _build_layer(entry: dict, sections) -> CompressedLayer:
         weight_count=entry["weight_count"],
         index_stream=next(sections),
         index_count=entry["index_count"],
-        bias=None if entry["bias_shape"] is None else _array(next(sections), entry["bias_shape"]),
+        bias=None if entry["bias_shape"] is None else _array(next(sections), entry["bias_shape"], float_bits),
+        float_bits=float_bits,
     )
     try:
         layer.verify()  # decodes both streams: counts, padding, bounds; allocates nothing by shape
@@ -129,12 +133,15 @@ def _build_layer(entry: dict, sections) -> CompressedLayer:
     return layer
 
 
-def _array(payload: bytes, shape: list[int]) -> np.ndarray:
-    return np.frombuffer(payload, dtype="<f4").astype(np.float32).reshape(shape)
+def _array(payload: bytes, shape: list[int], float_bits: int) -> np.ndarray:
+    return np.frombuffer(payload, dtype=_FLOAT[float_bits]).astype(np.float32).reshape(shape)
 
 
-def _f32(array: np.ndarray) -> bytes:
-    return np.ascontiguousarray(array, dtype="<f4").tobytes()
+def _floats(array: np.ndarray, float_bits: int) -> bytes:
+    return np.ascontiguousarray(array, dtype=_FLOAT[float_bits]).tobytes()
+
+
+_FLOAT = {16: "<f2", 32: "<f4"}
 
 
 def normalised_metadata(metadata) -> dict:

@@ -16,6 +16,7 @@ from prunelab.errors import PrunelabError
 MAX_DIMS = 8
 _LAYER_KEYS = {"name", "shape", "code_bits", "index_bits", "centroids", "weight_count", "index_count",
                "bias_shape", "sections"}
+_LAYER_KEYS_V2 = _LAYER_KEYS | {"float_bits"}
 _DENSE_KEYS = {"name", "shape", "sections"}
 _TOP_KEYS = {"model", "metadata", "layers", "dense"}
 
@@ -29,13 +30,14 @@ class Plan:
     section_lengths: list[int]
 
 
-def describe(model: str, metadata: dict, layers, dense: dict, lengths: list[int]) -> dict:
-    """The header dict for a model whose sections have byte ``lengths`` (in file order)."""
+def describe(model: str, metadata: dict, layers, dense: dict, lengths: list[int], version: int = 1) -> dict:
+    """The header dict for a model whose sections have byte ``lengths`` (in file order); version 2
+    adds each layer's ``float_bits``."""
     lengths = iter(lengths)
     layer_table = []
     for layer in layers:
         bias_shape = None if layer.bias is None else list(layer.bias.shape)
-        layer_table.append({
+        entry = {
             "name": layer.name,
             "shape": list(layer.shape),
             "code_bits": layer.codebook.bits,
@@ -45,7 +47,10 @@ def describe(model: str, metadata: dict, layers, dense: dict, lengths: list[int]
             "index_count": layer.index_count,
             "bias_shape": bias_shape,
             "sections": [next(lengths) for _ in range(5 if bias_shape is None else 6)],
-        })
+        }
+        if version >= 2:
+            entry["float_bits"] = layer.float_bits
+        layer_table.append(entry)
     dense_table = [{"name": name, "shape": list(array.shape), "sections": [next(lengths)]}
                    for name, array in dense.items()]
     return {"model": model, "metadata": metadata, "layers": layer_table, "dense": dense_table}
@@ -56,9 +61,10 @@ def dumps(table: dict) -> bytes:
     return text.encode("ascii")
 
 
-def parse(text: bytes) -> Plan:
-    """Validate the header text. Section lengths are only range-checked here (< 2**32); the caller
-    compares their sum with the bytes actually present before reading any section."""
+def parse(text: bytes, version: int = 1) -> Plan:
+    """Validate the header text of a file of format ``version``. Section lengths are only
+    range-checked here (< 2**32); the caller compares their sum with the bytes actually present
+    before reading any section."""
     table = json.loads(text.decode("ascii"), object_pairs_hook=_unique_keys, parse_constant=_no_constant,
                        parse_float=_finite)
     if dumps(table) != text:
@@ -71,7 +77,9 @@ def parse(text: bytes) -> Plan:
     layers, dense = _list(table["layers"], "layers"), _list(table["dense"], "dense")
     lengths = []
     for entry in layers:
-        lengths += _check_layer(entry)
+        lengths += _check_layer(entry, version)
+    if version >= 2 and not any(entry["float_bits"] == 16 for entry in layers):
+        raise PrunelabError("header: a version 2 file with no float16 layer must be written as version 1")
     for entry in dense:
         _keys(entry, _DENSE_KEYS, "dense entry")
         _name(entry)
@@ -82,8 +90,8 @@ def parse(text: bytes) -> Plan:
     return Plan(table["model"], table["metadata"], layers, dense, lengths)
 
 
-def _check_layer(entry) -> list[int]:
-    _keys(entry, _LAYER_KEYS, "layer entry")
+def _check_layer(entry, version: int) -> list[int]:
+    _keys(entry, _LAYER_KEYS_V2 if version >= 2 else _LAYER_KEYS, "layer entry")
     _name(entry)
     _shape(entry["shape"], 1, "layer shape")
     code_bits = _int(entry["code_bits"], 1, 16, "code_bits")
@@ -91,9 +99,14 @@ def _check_layer(entry) -> list[int]:
     k = _int(entry["centroids"], 0, 2**code_bits, "centroids")
     _int(entry["weight_count"], 0, None, "weight_count")
     _int(entry["index_count"], 0, None, "index_count")
-    expected = [4 * k, k, 2**index_bits, None, None]
+    float_bytes = 4
+    if version >= 2:
+        if entry["float_bits"] not in (16, 32) or isinstance(entry["float_bits"], bool):
+            raise PrunelabError(f"header: float_bits {entry['float_bits']!r} is not 16 or 32")
+        float_bytes = entry["float_bits"] // 8
+    expected = [float_bytes * k, k, 2**index_bits, None, None]
     if entry["bias_shape"] is not None:
-        expected.append(4 * math.prod(_shape(entry["bias_shape"], 0, "bias shape")))
+        expected.append(float_bytes * math.prod(_shape(entry["bias_shape"], 0, "bias shape")))
     return _sections(entry, expected)
 
 

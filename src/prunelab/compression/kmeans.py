@@ -103,6 +103,19 @@ def dequantize(codebook: Codebook, codes: np.ndarray, mask: np.ndarray) -> np.nd
     return weights
 
 
+def used_centroids(codebook: Codebook, codes: np.ndarray, mask: np.ndarray) -> tuple[Codebook, np.ndarray]:
+    """The codebook without the centroids no surviving weight uses (k-means leaves empty clusters,
+    many in sparse layers), in the same order, and the codes renumbered to it: ``dequantize`` gives
+    exactly the same weights, and the file stores fewer centroids and code lengths."""
+    codes, mask = np.asarray(codes), np.asarray(mask)
+    dequantize(codebook, codes, mask)  # validates shapes, dtypes and code range
+    used = np.unique(codes[mask])
+    renumber = np.zeros(max(codebook.size, 1), dtype=np.int32)
+    renumber[used] = np.arange(used.size, dtype=np.int32)
+    renumbered = np.where(mask, renumber[np.where(mask, codes, 0)], 0).astype(np.int32)
+    return Codebook(codebook.centroids[used], codebook.bits), renumbered
+
+
 def centroid_gradients(grad: torch.Tensor, codes: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
     """Gradient of each of the ``k`` shared weights: the sum of its members' gradients (section 3.3).
 

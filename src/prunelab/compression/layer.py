@@ -21,6 +21,14 @@ from prunelab.compression.sparse_index import MAX_INDEX_BITS, encode_relative_in
 from prunelab.errors import PrunelabError
 
 MAX_DIMS = 8
+FLOAT_BITS = (16, 32)
+
+
+def is_half_exact(values: np.ndarray) -> bool:
+    """True when every float32 value survives a round trip through IEEE binary16 unchanged."""
+    with np.errstate(over="ignore"):
+        back = values.astype(np.float16).astype(np.float32)
+    return bool(np.array_equal(back.view(np.uint32), values.astype(np.float32).view(np.uint32)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +46,7 @@ class CompressedLayer:
     index_stream: bytes
     index_count: int  # relative-index entries, fillers included
     bias: np.ndarray | None = None
+    float_bits: int = 32  # how the file stores centroids and bias: 32 or 16 (values must be float16-exact)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -57,6 +66,13 @@ class CompressedLayer:
             if not isinstance(self.bias, np.ndarray) or self.bias.dtype != np.float32 or self.bias.ndim > MAX_DIMS:
                 raise PrunelabError(f"layer {self.name}: bias must be a float32 array")
             _freeze(self, "bias", self.bias)
+        if self.float_bits not in FLOAT_BITS or isinstance(self.float_bits, bool):
+            raise PrunelabError(f"layer {self.name}: float_bits must be 16 or 32, got {self.float_bits!r}")
+        object.__setattr__(self, "float_bits", int(self.float_bits))
+        if self.float_bits == 16:
+            for part, values in (("centroids", self.codebook.centroids), ("bias", self.bias)):
+                if values is not None and not is_half_exact(values):
+                    raise PrunelabError(f"layer {self.name}: {part} are not all float16 values; round them first")
 
     @property
     def size(self) -> int:
@@ -121,9 +137,11 @@ def pack_layer(
     mask: np.ndarray,
     index_bits: int,
     bias: np.ndarray | None = None,
+    float_bits: int = 32,
 ) -> CompressedLayer:
     """Encode a weight-shared layer; ``codes`` and ``mask`` as returned by ``kmeans.cluster``.
-    ``index_bits`` 0 chooses the width that makes this layer's index smallest."""
+    ``index_bits`` 0 chooses the width that makes this layer's index smallest; ``float_bits`` 16
+    stores centroids and bias in half precision (they must already be float16 values)."""
     codes, mask = np.asarray(codes), np.asarray(mask)
     dequantize(codebook, codes, mask)  # validates shapes, dtypes and code range
     kept = codes[mask].astype(np.int64)  # row-major order, the order the index stream visits
@@ -144,6 +162,7 @@ def pack_layer(
         index_stream=huffman.encode(gaps, index_lengths),
         index_count=int(gaps.size),
         bias=bias,
+        float_bits=float_bits,
     )
 
 

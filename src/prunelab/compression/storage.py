@@ -3,7 +3,7 @@ tables 2-3): bits per stored weight and per index entry, before and after Huffma
 size as a percentage of the dense 32-bit weights.
 
 Bits counted per layer, the paper's way: weight codes, relative indices, and the codebook
-(32 bits per centroid). Not counted, as in the paper: biases and other dense parameters, the
+(32 bits per centroid, or 16 where the file stores them as float16). Not counted, as in the paper: biases and other dense parameters, the
 Huffman code-length tables, the file header and the byte padding of each stream; the real file
 size (``len(model.to_bytes())``) is reported separately by the caller.
 
@@ -33,7 +33,7 @@ def storage_table(model: CompressedModel) -> list[dict]:
 
     Keys (``COLUMNS``): weights (all positions), kept (surviving weights), density_pct,
     index_entries (kept + fillers), fillers; weight_bits / index_bits: fixed widths per entry, and
-    their ``_huffman`` averages; ``*_bits`` totals per part; codebook_bits (32 per centroid);
+    their ``_huffman`` averages; ``*_bits`` totals per part; codebook_bits (float_bits per centroid);
     total_bits and size_pct (of 32 bits per weight position), before and after Huffman;
     compression = dense bits / total bits. The total row's bit widths are averages per entry.
     """
@@ -61,7 +61,7 @@ def _layer_row(layer: CompressedLayer) -> dict:
         "weight_code_bits_huffman": weight_huffman,
         "index_total_bits": layer.index_count * layer.index_bits,
         "index_total_bits_huffman": index_huffman,
-        "codebook_bits": 32 * layer.codebook.size,
+        "codebook_bits": layer.float_bits * layer.codebook.size,
     }
     row["total_bits"] = row["weight_code_bits"] + row["index_total_bits"] + row["codebook_bits"]
     row["total_bits_huffman"] = weight_huffman + index_huffman + row["codebook_bits"]
@@ -87,13 +87,13 @@ def _mean(total: float, count: float) -> float:
 
 def file_parts(model: CompressedModel, file_bytes: int) -> dict:
     """Where a file's bytes go: the Huffman-coded weight codes and positions (the payload the
-    paper counts), float32 codebooks, code-length tables, float32 biases and other parameters, and
+    paper counts), codebooks, code-length tables, biases and other parameters, and
     the rest (header, section lengths and checksums) as the difference to the file's size."""
     parts = {
         "weights and positions": sum(len(l.weight_stream) + len(l.index_stream) for l in model.layers),
-        "codebooks": sum(4 * l.codebook.size for l in model.layers),
+        "codebooks": sum(l.float_bits // 8 * l.codebook.size for l in model.layers),
         "code-length tables": sum(l.weight_code_lengths.size + l.index_code_lengths.size for l in model.layers),
-        "biases": sum(4 * l.bias.size for l in model.layers if l.bias is not None),
+        "biases": sum(l.float_bits // 8 * l.bias.size for l in model.layers if l.bias is not None),
         "other parameters": sum(4 * a.size for a in model.dense.values()),
     }
     parts["header and framing"] = file_bytes - sum(parts.values())

@@ -62,6 +62,7 @@ class QuantizeConfig:
     retrain_lr: float = 0.001  # its SGD learning rate (momentum 0.9, cosine to zero)
     retrain_distill: float = 0.0  # its distillation weight from the dense model (temperature: prune.temperature)
     epochs: int = 2  # fine-tuning of the centroids
+    float_bits: int = 32  # centroids and biases in the file: 32 (the paper's) or 16 (rounded after fine-tuning)
     lr: float = 0.0005
     momentum: float = 0.9
 

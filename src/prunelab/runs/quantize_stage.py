@@ -60,9 +60,11 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
         log(f"centroid fine-tuning epoch {epoch + 1}/{q.epochs}: test accuracy {row['test_accuracy']:.4f}")
         checkpoint.save(stage_dir / "checkpoint.pt", {"epoch": epoch + 1, "seconds": seconds, "model": model.state_dict(),
                         "centroids": shared.state(), "optimizer": optimizer.state_dict()})
+    if q.float_bits == 16:
+        shared.round_to_half(model)
     in_memory = evaluate(model, splits.test_images, splits.test_labels)
     metadata = {"dataset": config.data.dataset, "seed": config.seed, "test_accuracy": in_memory["test_accuracy"]}
-    compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata)
+    compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata, q.float_bits)
     compressed.write(stage_dir / FILE_NAME)
     from_file = evaluate(unpack_model(CompressedModel.read(stage_dir / FILE_NAME)).to(device),
                          splits.test_images, splits.test_labels)

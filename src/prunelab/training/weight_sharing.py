@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from prunelab.compression import Codebook, centroid_gradients, cluster
+from prunelab.errors import PrunelabError
 from prunelab.pruning.mask import Mask
 
 
@@ -33,6 +34,22 @@ class SharedWeights:
         for name, keep in self.mask.items():
             keep = keep.to(params[name].device)
             params[name].copy_(torch.where(keep, self.centroids[name][self.codes[name]], 0.0))
+
+    @torch.no_grad()
+    def round_to_half(self, model) -> None:
+        """Round every centroid, and the bias of every weight-shared layer, to the nearest float16
+        value, as a file with ``float_bits`` 16 stores them; the model then holds what it will hold."""
+        params = dict(model.named_parameters())
+        for name in self.mask:
+            bias = params.get(name.removesuffix(".weight") + ".bias")
+            for values in (self.centroids[name], bias):
+                if values is None:
+                    continue
+                rounded = values.half().float()
+                if not torch.isfinite(rounded).all():
+                    raise PrunelabError(f"{name}: a centroid or bias is beyond float16's range (65504); use float_bits 32")
+                values.copy_(rounded)
+        self.write_into(model)
 
     def codebook(self, name: str) -> Codebook:
         return Codebook(self.centroids[name].detach().cpu().numpy().astype(np.float32), self.bits[name])
