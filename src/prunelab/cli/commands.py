@@ -181,7 +181,9 @@ def decompress(args):
 
     compressed = CompressedModel.read(args.file)
     model = unpack_model(compressed)
-    print(f"{args.file}: {compressed.model}, metadata {json.dumps(compressed.metadata)}")
+    floats = sorted({layer.float_bits for layer in compressed.layers}, reverse=True) or [32]
+    print(f"{args.file}: {compressed.model}, metadata {json.dumps(compressed.metadata)}, centroids and biases as "
+          f"{' and '.join(f'float{bits}' for bits in floats)}")
     print(format_storage(storage_table(compressed)))
     size = os.path.getsize(args.file)
     print(f"file {size:,} bytes: " + ", ".join(f"{name} {n:,}" for name, n in file_parts(compressed, size).items()))
