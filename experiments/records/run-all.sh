@@ -36,7 +36,8 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5}; do
         $command | tee "$out/output.txt"
         keep "$(sed -n 's/^run: //p' "$out/output.txt")" "$out"
     fi
-    echo "$command   # $(( $(date +%s) - start )) s in all on $(nproc) cores, $(uname -m)" > "$out/command.txt"
+    times=$(python3 -c "import json, os, sys; print('; '.join(', '.join(f'{k} {v:.0f} s' for k, v in json.load(open(p))['seconds'].items()) for p in sys.argv[1:] if os.path.exists(p)))" "$out"/summary.json "$out"/*/summary.json)
+    echo "$command   # stage times (a reused stage keeps the time it took when made): $times; this invocation $(( $(date +%s) - start )) s wall on $(getconf _NPROCESSORS_ONLN) cores, $(uname -m)" > "$out/command.txt"
 done
 python3 experiments/records/summarize.py results/records-lenet5-caffe results/records-lenet-300-100 \
     results/records-lenet5 > results/records.md
