@@ -24,7 +24,8 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5}; do
     out="results/records-$model"
     mkdir -p "$out"
     start=$(date +%s)
-    if [ "$model" = lenet5 ]; then  # three seeds
+    if [ "$model" = lenet5 ]; then  # three seeds, each in its own folder (earlier recipes' removed)
+        rm -rf "$out"/lenet5-*/
         command="prunelab sweep experiments/records/lenet5-seeds.toml --runs-dir $runs --threads 1"
         $command | tee "$out/output.txt"
         sweep="$runs/sweeps/lenet5-seeds"

@@ -123,6 +123,10 @@ def size_vs_error(records, folder) -> Figure | Skipped:
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # a short log axis needs 1-2-5 ticks
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g} kB"))
         ax.xaxis.set_minor_formatter(NullFormatter())
+        low, high = ax.get_xlim()
+        if high / low < 2.5:  # narrower than one 1-2-5 step: matplotlib would crowd the axis with ticks
+            middle = (low * high) ** 0.5
+            ax.set_xlim(middle / 1.6, middle * 1.6)
         ax.legend(fontsize=7)
     weights_only = [f"{p.method} on {p.model}: {p.params_x:g}x fewer weights at {p.error_pct} %"
                     for p in published_for(runs) if p.model in model_names and not p.storage_x]
