@@ -3,7 +3,7 @@
 # split; summary.json final_test holds the one test-set evaluation), then the compressed file's
 # ONNX export evaluated under onnxruntime, and the small outputs copied into results/.
 # Then the accuracy-vs-size curves (experiments/records/curve-*.toml) and their report in docs/records.
-#   experiments/records/run-all.sh                      (all three; MODELS="lenet-300-100" for one)
+#   experiments/records/run-all.sh                      (all; MODELS="lenet-300-100" for one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${RUNS_DIR:-runs}"
@@ -20,15 +20,20 @@ keep() {  # keep RUN_DIR OUT: summary, compressed file, and its test accuracy in
     prunelab evaluate "$scratch/model.onnx" --json > "$2/onnx-test.json"
 }
 
-for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5}; do
+for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k}; do
     out="results/records-$model"
     mkdir -p "$out"
     start=$(date +%s)
-    if [ "$model" = lenet5 ]; then  # three seeds, each in its own folder (earlier recipes' removed)
-        rm -rf "$out"/lenet5-*/
-        command="prunelab sweep experiments/records/lenet5-seeds.toml --runs-dir $runs --threads 1"
+    case "$model" in  # the sweeps: one folder per run in $out (earlier recipes' removed)
+        lenet5) spec="lenet5-seeds --threads 1" ;;  # three seeds
+        lenet5-caffe-60k) spec="lenet5-caffe-60k --threads 2 --jobs 1" ;;  # the recipe on all 60,000 images
+        *) spec="" ;;
+    esac
+    if [ -n "$spec" ]; then
+        rm -rf "$out"/*/
+        command="prunelab sweep experiments/records/${spec%% *}.toml --runs-dir $runs ${spec#* }"
         $command | tee "$out/output.txt"
-        sweep="$runs/sweeps/lenet5-seeds"
+        sweep="$runs/sweeps/${spec%% *}"
         for run in $(python3 -c "import json, sys; print(' '.join(json.load(open(sys.argv[1]))['runs']))" "$sweep/sweep.json"); do
             keep "$sweep/$run" "$out/$(basename "$run")"
         done
@@ -41,7 +46,7 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5}; do
     echo "$command   # stage times (a reused stage keeps the time it took when made): $times; this invocation $(( $(date +%s) - start )) s wall on $(getconf _NPROCESSORS_ONLN) cores, $(uname -m)" > "$out/command.txt"
 done
 python3 experiments/records/summarize.py results/records-lenet5-caffe results/records-lenet-300-100 \
-    results/records-lenet5 > results/records.md
+    results/records-lenet5 results/records-lenet5-caffe-60k > results/records.md
 # the accuracy-vs-size curves: more points per method, then one report over all of them
 for sweep in experiments/records/curve-*.toml; do
     prunelab sweep "$sweep" --runs-dir "$runs" --threads 1

@@ -4,7 +4,8 @@
 
 Each folder holds a run's summary.json (or one subfolder per seed), file-test.json and
 onnx-test.json as experiments/records/run-all.sh writes them. Test figures come from the
-summary's final_test (measured once, after the settings were chosen on the validation split).
+summary's final_test (measured once, after the settings were chosen on the validation split), or,
+for a run trained on all training images with those settings, from its stages directly.
 """
 
 import json
@@ -22,7 +23,10 @@ TARGETS = {  # model -> (what, check(rows) -> bool)
 
 def row(folder: Path) -> dict:
     summary = json.loads((folder / "summary.json").read_text())
-    final = summary["final_test"]
+    if summary["evaluated_on"] == "test":  # trained on all training images: every stage was tested once
+        final = {"dense": summary["dense"], "pruned": summary["pruned"], "quantized": summary["compressed"]}
+    else:
+        final = summary["final_test"]
     pruned = summary["pruned"]
     onnx = json.loads((folder / "onnx-test.json").read_text())
     return {
@@ -70,7 +74,8 @@ def main(folders: list[str]) -> None:
                   f"{r['dense']:.2f} | {r['pruned']:.2f} | {r['file']:.2f} | {r['onnx']:.2f} | {r['bytes']:,} | "
                   f"{r['smaller']:.1f}x |")
         model = rows[0]["model"]
-        verdicts.append(f"- {model}: target {TARGETS.get(model, '-')}: {verdict(model, rows)}")
+        name = folder.name.removeprefix("records-")
+        verdicts.append(f"- {name}: target {TARGETS.get(model, '-')}: {verdict(model, rows)}")
     print()
     print("\n".join(verdicts))
 
