@@ -75,7 +75,11 @@ def main(folders: list[str]) -> None:
                   f"{r['smaller']:.1f}x |")
         model = rows[0]["model"]
         name = folder.name.removeprefix("records-")
-        verdicts.append(f"- {name}: target {TARGETS.get(model, '-')}: {verdict(model, rows)}")
+        if len({r["seed"] for r in rows}) == len(rows):  # one recipe over seeds: judged on the mean
+            verdicts.append(f"- {name}: target {TARGETS.get(model, '-')}: {verdict(model, rows)}")
+        else:  # different recipes: each judged alone
+            verdicts += [f"- {name}/{run.name}: target {TARGETS.get(model, '-')}: {verdict(model, [r])}"
+                         for run, r in zip(runs, rows)]
     print()
     print("\n".join(verdicts))
 
