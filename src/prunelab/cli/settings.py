@@ -1,6 +1,7 @@
 """Command-line flags that build a RunConfig: preset or --config file, then overrides."""
 
 from prunelab import presets
+from prunelab.compression.layer import FLOAT_BITS
 from prunelab.errors import PrunelabError
 from prunelab.runs.config import RunConfig, load_toml, set_value
 
@@ -70,7 +71,7 @@ def validate(config: RunConfig) -> None:
     for name in ("conv_bits", "fc_bits"):
         if not 1 <= getattr(q, name) <= 16:
             raise PrunelabError(f"quantize.{name} must be 1..16 (bits per weight code), got {getattr(q, name)}")
-    if q.float_bits not in (16, 32):
+    if q.float_bits not in FLOAT_BITS:
         raise PrunelabError(f"quantize.float_bits must be 16 or 32, got {q.float_bits}")
     if not 0 <= q.index_bits <= 8:
         raise PrunelabError(f"quantize.index_bits must be 1..8, or 0 to choose per layer; got {q.index_bits}")

@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 
+from prunelab.compression.layer import FLOAT_BITS
 from prunelab.errors import PrunelabError
 
 MAX_DIMS = 8
@@ -101,7 +102,7 @@ def _check_layer(entry, version: int) -> list[int]:
     _int(entry["index_count"], 0, None, "index_count")
     float_bytes = 4
     if version >= 2:
-        if entry["float_bits"] not in (16, 32) or isinstance(entry["float_bits"], bool):
+        if entry["float_bits"] not in FLOAT_BITS or isinstance(entry["float_bits"], bool):
             raise PrunelabError(f"header: float_bits {entry['float_bits']!r} is not 16 or 32")
         float_bytes = entry["float_bits"] // 8
     expected = [float_bytes * k, k, 2**index_bits, None, None]
