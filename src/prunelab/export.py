@@ -28,9 +28,9 @@ def export(model: torch.nn.Module, fmt: str, output) -> Path:
     return output
 
 
-def onnx_bytes(model: torch.nn.Module) -> bytes:
-    """ONNX graph taking float32 (N, 1, 28, 28) pixels / 255 and returning (N, 10) scores."""
-    example = torch.zeros(1, 1, 28, 28)
+def onnx_bytes(model: torch.nn.Module, input_shape=(1, 28, 28)) -> bytes:
+    """ONNX graph taking float32 (N, *input_shape) pixels / 255 and returning (N, classes) scores."""
+    example = torch.zeros(1, *input_shape)
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter needs no onnxscript
         path = os.path.join(folder, "model.onnx")

@@ -67,3 +67,33 @@ def test_impossible_arguments_get_one_line_and_exit_2(args, message, tmp_path):
     assert result.stderr.strip().splitlines() == [f"prunelab: error: {result.stderr.split('error: ')[1].strip()}"]
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_c_engine_gives_the_pytorch_accuracy_and_the_c_export_compiles(finished_run, tmp_path, capsys):
+    from prunelab.deploy.engine import compiler
+
+    if compiler() is None:
+        pytest.skip("no C compiler on this machine (set CC or install gcc)")
+    assert main(["evaluate", str(finished_run), "--json"]) == 0
+    torch_result = json.loads(capsys.readouterr().out)
+    assert main(["evaluate", str(finished_run), "--engine", "c", "--json"]) == 0
+    c_result = json.loads(capsys.readouterr().out)
+    assert c_result["test_correct"] == torch_result["test_correct"] and c_result["engine"] == "c"
+    out = tmp_path / "c"
+    assert main(["export", str(finished_run), "--format", "c", "--output", str(out), "--name", "net"]) == 0
+    assert "compact architecture" in capsys.readouterr().out
+    (out / "main.c").write_text('#include "net.h"\nint main(void) { static uint8_t p[784]; '
+                                'int c = net_classify(p); return c >= 0 && c < 10 ? 0 : 1; }\n')
+    built = subprocess.run([compiler(), "-std=c99", "-pedantic", "-Wall", "-Werror", "-o", str(out / "run"),
+                            str(out / "net.c"), str(out / "main.c"), "-lm"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    assert subprocess.run([str(out / "run")]).returncode == 0
+
+
+def test_compact_onnx_export_predicts_like_the_model(finished_run, mnist, tmp_path, capsys):
+    assert main(["export", str(finished_run), "--format", "onnx", "--compact", "--output", str(tmp_path / "c.onnx")]) == 0
+    assert main(["export", str(finished_run), "--format", "onnx", "--output", str(tmp_path / "m.onnx")]) == 0
+    pixels = mnist.test_images[:500, None].astype(np.float32) / np.float32(255)
+    compact, full = onnx_predict(tmp_path / "c.onnx", pixels), onnx_predict(tmp_path / "m.onnx", pixels)
+    assert np.array_equal(compact.argmax(1), full.argmax(1))
+    assert (tmp_path / "c.onnx").stat().st_size < (tmp_path / "m.onnx").stat().st_size

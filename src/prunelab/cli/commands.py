@@ -85,6 +85,9 @@ def register_evaluate(parser):
     parser.add_argument("--model", help="architecture of a .pt file")
     parser.add_argument("--dataset", help="override the dataset (default: the run's, else mnist)")
     parser.add_argument("--data-dir", help="a folder holding the four official IDX files")
+    parser.add_argument("--engine", default="torch", choices=("torch", "c"),
+                        help="torch: PyTorch on the decoded model; c: the compact model's C export, built "
+                             "with the system C compiler")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=evaluate)
 
@@ -104,6 +107,18 @@ def evaluate(args):
         name, dataset = "onnx", args.dataset or "mnist"
         splits = data.load(dataset, data_dir=args.data_dir)
         result = onnx_accuracy(args.source, splits.test_images, splits.test_labels)
+    elif args.engine == "c":
+        from prunelab.cli.deploy import c_engine_scores
+
+        splits = data.load(args.dataset or "mnist", data_dir=args.data_dir)
+        scores, name, dataset = c_engine_scores(args.source, args.stage, args.model, splits.test_images)
+        if args.dataset is None and dataset not in (None, "mnist"):
+            splits = data.load(dataset, data_dir=args.data_dir)
+            scores, name, dataset = c_engine_scores(args.source, args.stage, args.model, splits.test_images)
+        dataset = args.dataset or dataset or "mnist"
+        correct = int((scores.argmax(1) == splits.test_labels).sum())
+        result = {"test_accuracy": correct / len(splits.test_labels), "test_correct": correct,
+                  "test_errors": len(splits.test_labels) - correct, "engine": "c"}
     else:
         model, name, dataset = load_source(args.source, args.stage, args.model)
         dataset = args.dataset or dataset or "mnist"
@@ -119,8 +134,15 @@ def evaluate(args):
 
 def register_export(parser):
     parser.add_argument("source", help="a run directory, a compressed file, or a .pt state_dict")
-    parser.add_argument("--format", required=True, choices=("onnx", "state_dict"))
-    parser.add_argument("--output", required=True, help="file to write")
+    parser.add_argument("--format", required=True, choices=("onnx", "state_dict", "c"))
+    parser.add_argument("--output", required=True, help="file to write (for c: a folder for <name>.h and <name>.c)")
+    parser.add_argument("--compact", action="store_true",
+                        help="onnx: export the compact model (dead units dropped), a smaller dense graph")
+    parser.add_argument("--weights", choices=("float", "codebook"),
+                        help="c: weight storage, float (fastest) or codebook (smallest, the default)")
+    parser.add_argument("--name", help="c: the C name prefix and file names (default: the model's name)")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="c: images per pass (static buffers grow with it; 1 for a microcontroller)")
     parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
     parser.add_argument("--model", help="architecture of a .pt file")
     parser.set_defaults(handler=export)
@@ -128,6 +150,14 @@ def register_export(parser):
 
 def export(args):
     from prunelab import export as exporter
+    from prunelab.cli import deploy
+
+    if args.format == "c":
+        return deploy.export_c(args)
+    if args.compact:
+        if args.format != "onnx":
+            raise PrunelabError("--compact applies to --format onnx (the C export is always compact)")
+        return deploy.export_compact_onnx(args)
 
     model, name, _ = load_source(args.source, args.stage, args.model)
     path = exporter.export(model, args.format, args.output)

@@ -1,0 +1,69 @@
+"""The deploy side of the command line: C export, compact ONNX, and evaluation through the C engine."""
+
+from pathlib import Path
+
+from prunelab.cli.sources import load_source
+from prunelab.errors import PrunelabError
+from prunelab.foundations.files import write_bytes
+
+DEFAULT_EXPORT_WEIGHTS = "codebook"  # a third of the flash of "float"; see README "Running the compact model"
+
+
+def compact_source(source: str, stage: str = "pruned", model_name: str | None = None):
+    """(Compaction, the original graph, model name, dataset) for any SOURCE the CLI accepts."""
+    from prunelab.deploy.compact import compact
+    from prunelab.deploy.graph import trace
+
+    model, name, dataset = load_source(source, stage, model_name)
+    graph = trace(model)
+    return compact(graph), graph, name, dataset
+
+
+def describe(compaction, graph) -> str:
+    s = compaction.summary(graph)
+    read = f", {s['inputs_read']} of {s['inputs']} inputs read" if s["inputs_read"] is not None else ""
+    return (f"compact architecture {s['compact_architecture']} (was {s['architecture']}){read}; MACs per image "
+            f"{s['macs_dense']:,} dense, {s['macs_nonzero']:,} on nonzero weights, "
+            f"{s['macs_compact_dense']:,} for the compact model run densely")
+
+
+def export_c(args) -> None:
+    from prunelab.deploy.cgen import generate
+
+    compaction, graph, model, _ = compact_source(args.source, args.stage, args.model)
+    name = args.name or model.replace("-", "_")
+    if name[:1].isdigit():
+        name = "model_" + name
+    weights = args.weights or DEFAULT_EXPORT_WEIGHTS
+    header, source = generate(compaction.graph, name, weights=weights, batch=args.batch,
+                              comment=f"From {Path(args.source).name} ({model}).")
+    folder = Path(args.output)
+    if folder.exists() and not folder.is_dir():
+        raise PrunelabError(f"{folder} exists and is not a folder (--format c writes a .h and a .c into a folder)")
+    write_bytes(folder / f"{name}.h", header.encode())
+    write_bytes(folder / f"{name}.c", source.encode())
+    print(describe(compaction, graph))
+    print(f"wrote {folder / (name + '.h')} and {folder / (name + '.c')} (C99, weights as {weights}, "
+          f"{args.batch} image(s) a pass)")
+
+
+def export_compact_onnx(args) -> None:
+    from prunelab.deploy.module import to_module
+    from prunelab.export import onnx_bytes
+
+    compaction, graph, model, _ = compact_source(args.source, args.stage, args.model)
+    write_bytes(args.output, onnx_bytes(to_module(compaction.graph), tuple(compaction.graph.input_shape)))
+    print(describe(compaction, graph))
+    print(f"wrote {args.output} (onnx, {model}, compact)")
+
+
+def c_engine_scores(source: str, stage: str, model_name: str | None, images_uint8):
+    """(scores, name, dataset) of the test images through the C engine built from SOURCE."""
+    import numpy as np
+
+    from prunelab.deploy.engine import Engine
+
+    compaction, _, name, dataset = compact_source(source, stage, model_name)
+    engine = Engine(compaction.graph, weights="float", batch=64)
+    images = images_uint8.reshape(len(images_uint8), -1).astype(np.float32) / np.float32(255)
+    return engine.scores(images), name, dataset
