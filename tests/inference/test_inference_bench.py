@@ -119,3 +119,27 @@ def test_bench_through_the_command_line(saved_model, capsys):
     argv = ["bench", str(saved_model), "--model", "lenet5", "--batch-sizes", "1,8", "--repeats", "2", "--json"]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["macs_nonzero"] == 41_652
+
+
+def test_bench_times_the_c_engine_and_onnxruntime_beside_torch(saved_model, capsys):
+    from prunelab.deploy.engine import compiler
+
+    argv = [str(saved_model), "--model", "lenet5", "--batch-sizes", "1,20", "--repeats", "2", "--json"]
+    assert run_handler(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    expected = {"onnxruntime", "onnxruntime-compact"} | ({"c-float", "c-codebook"} if compiler() else set())
+    for row in result["batches"]:
+        assert set(row["engines"]) == expected
+        for cell in row["engines"].values():
+            assert cell["same_predictions"] and cell["max_relative_difference"] < 1e-4
+            assert cell["speedup"] == pytest.approx(row["dense_ms"] / cell["ms"])
+    assert (compiler() is None) == ("c" in result["engines_missing"])
+
+
+def test_bench_engine_choice(saved_model, capsys):
+    assert run_handler([str(saved_model), "--model", "lenet5", "--batch-sizes", "2", "--repeats", "2",
+                        "--engines", "onnxruntime-compact"]) == 0
+    text = capsys.readouterr().out
+    assert "onnxruntime-compact" in text and "c-float" not in text and "  onnxruntime  " not in text
+    with pytest.raises(PrunelabError, match="unknown engine 'tflite'"):
+        run_handler([str(saved_model), "--model", "lenet5", "--engines", "tflite"])

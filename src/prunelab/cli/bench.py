@@ -7,6 +7,7 @@ from prunelab.errors import PrunelabError
 
 # Interleaved medians on a shared machine move by a few percent between runs: within 5% is a tie.
 NOISE = 1.05
+ENGINES = ("onnxruntime", "onnxruntime-compact", "c-float", "c-codebook")
 
 
 def register_bench(parser):
@@ -19,7 +20,11 @@ def register_bench(parser):
                              "1 s has passed); fewer, at least 3, once 5 s have passed")
     parser.add_argument("--conv", default="auto", choices=("auto", "dense", "sparse"),
                         help="convolution kernel of the sparse path: timed per layer (auto) or forced")
-    parser.add_argument("--threads", type=int, help="torch threads while timing (default: torch's own)")
+    parser.add_argument("--threads", type=int,
+                        help="torch and onnxruntime threads while timing (default: their own); the C engine uses one")
+    parser.add_argument("--engines", default="all",
+                        help=f"engines beside dense PyTorch and torch CSR: all (default), none, or some of "
+                             f"{', '.join(ENGINES)} separated by commas")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=bench)
 
@@ -31,8 +36,16 @@ def bench(args) -> int:
     model, name, _ = load_source(args.source, args.stage, args.model)
     # rounds as asked, or the library's default: 10 rounds, extended to fill 1 s at small batches
     timing = {"repeats": args.repeats, "min_seconds": 0.0} if args.repeats is not None else {}
-    result = benchmark(model, batch_sizes, conv=args.conv, threads=args.threads, **timing)
-    result.update(model=name, stage=args.stage, source=str(args.source))
+    wanted = parse_engines(args.engines)
+    extra, missing = {}, {}
+    if wanted:
+        from prunelab.deploy.engines import available
+
+        extra, missing = available(model, args.threads)
+        missing = {n: why for n, why in missing.items() if any(e.startswith(n) for e in wanted)}
+        extra = {n: prepare for n, prepare in extra.items() if n in wanted}
+    result = benchmark(model, batch_sizes, conv=args.conv, threads=args.threads, extra=extra, **timing)
+    result.update(model=name, stage=args.stage, source=str(args.source), engines_missing=missing)
     print(json.dumps(result, indent=2) if args.json else format_result(result))
     return 0
 
@@ -45,6 +58,18 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise PrunelabError(f"--batch-sizes needs positive integers separated by commas, not '{text}'")
     return sizes
+
+
+def parse_engines(text: str) -> tuple[str, ...]:
+    if text == "all":
+        return ENGINES
+    if text == "none":
+        return ()
+    names = tuple(text.split(","))
+    unknown = [n for n in names if n not in ENGINES]
+    if unknown:
+        raise PrunelabError(f"unknown engine {unknown[0]!r}; choose all, none, or from {', '.join(ENGINES)}")
+    return names
 
 
 def format_result(result: dict) -> str:
@@ -60,7 +85,27 @@ def format_result(result: dict) -> str:
                      f"{row['speedup']:>8.2f}x {ceiling_text:>8}  {kernels}")
     lines.append(machine_line(result["machine"]))
     lines += [verdict(row, ceiling_text) for row in result["batches"] if row["speedup"] < NOISE]
+    lines += engine_lines(result)
     return "\n".join(lines)
+
+
+def engine_lines(result: dict) -> list[str]:
+    """Every engine at every batch size: ms per batch and speed-up over dense PyTorch."""
+    rows = [(row, name, cell) for row in result["batches"] for name, cell in row.get("engines", {}).items()]
+    lines = [f"{name}: left out, {why}" for name, why in result.get("engines_missing", {}).items()]
+    if not rows:
+        return lines
+    lines.append(f"{'batch':>6} {'engine':<20} {'ms':>10} {'images/s':>12} {'vs dense':>9}  predictions")
+    for row in result["batches"]:
+        lines.append(f"{row['batch_size']:>6} {'torch dense':<20} {row['dense_ms']:>10.3f} "
+                     f"{row['dense_images_per_s']:>12,.0f} {1:>8.2f}x")
+        lines.append(f"{row['batch_size']:>6} {'torch csr':<20} {row['sparse_ms']:>10.3f} "
+                     f"{row['sparse_images_per_s']:>12,.0f} {row['speedup']:>8.2f}x")
+        for name, cell in row.get("engines", {}).items():
+            same = "same as dense" if cell["same_predictions"] else "DIFFER from dense"
+            lines.append(f"{row['batch_size']:>6} {name:<20} {cell['ms']:>10.3f} {cell['images_per_s']:>12,.0f} "
+                         f"{cell['speedup']:>8.2f}x  {same}")
+    return lines
 
 
 def machine_line(machine: dict) -> str:

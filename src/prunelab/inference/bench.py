@@ -1,4 +1,5 @@
-"""Dense PyTorch against the sparse path (to_sparse) on the same model, batch by batch.
+"""Dense PyTorch against the sparse path (to_sparse) on the same model, batch by batch, and beside
+them any further engines given (``extra``: name -> prepare(images) -> call; see deploy/engines.py).
 
 Pruning 90% of the weights removes 90% of the MACs, yet rarely 90% of the time: sparse kernels
 read indices, gather scattered inputs and skip the vectorised dense code. This measures what is
@@ -19,7 +20,7 @@ from prunelab.inference.timing import time_interleaved
 
 def benchmark(model: nn.Module, batch_sizes=(1, 64, 1000), repeats: int = 10, min_seconds: float = 1.0,
               max_seconds: float | None = 5.0, conv: str = "auto", threads: int | None = None,
-              input_shape=(1, 28, 28), seed: int = 0) -> dict:
+              input_shape=(1, 28, 28), seed: int = 0, extra: dict | None = None) -> dict:
     """Median ms per batch and images/s, dense vs sparse, at each batch size; plus MACs and the machine.
 
     Per batch size: build the sparse model ("auto" times each conv on that batch), then time both
@@ -36,7 +37,7 @@ def benchmark(model: nn.Module, batch_sizes=(1, 64, 1000), repeats: int = 10, mi
         layers = mac_counts(model, input_shape)
         generator = torch.Generator().manual_seed(seed)
         budget = (repeats, min_seconds, max_seconds)
-        batches = [time_batch(model, n, budget, conv, input_shape, generator) for n in batch_sizes]
+        batches = [time_batch(model, n, budget, conv, input_shape, generator, extra or {}) for n in batch_sizes]
         machine = describe_machine()
     finally:
         torch.set_num_threads(previous_threads)
@@ -53,7 +54,7 @@ def benchmark(model: nn.Module, batch_sizes=(1, 64, 1000), repeats: int = 10, mi
     }
 
 
-def time_batch(model, batch_size, budget, conv, input_shape, generator) -> dict:
+def time_batch(model, batch_size, budget, conv, input_shape, generator, extra) -> dict:
     device = next(model.parameters(), torch.empty(0)).device
     images = torch.rand((batch_size, *input_shape), generator=generator).to(device)
     sparse = to_sparse(model, conv, example=images)
@@ -61,6 +62,7 @@ def time_batch(model, batch_size, budget, conv, input_shape, generator) -> dict:
         dense_out, sparse_out = model(images), sparse(images)
     error = float((dense_out - sparse_out).abs().max() / dense_out.abs().max().clamp_min(1e-30))
     calls = {"dense": lambda: model(images), "sparse": lambda: sparse(images)}
+    calls |= {name: prepare(images) for name, prepare in extra.items()}
     if device.type == "cuda":  # kernels are asynchronous: wait for them inside the timed call
         calls = {k: (lambda f=f: (f(), torch.cuda.synchronize())) for k, f in calls.items()}
     samples = time_interleaved(calls, *budget)
@@ -75,7 +77,17 @@ def time_batch(model, batch_size, budget, conv, input_shape, generator) -> dict:
         "rounds": len(samples["dense"]),
         "conv_kernels": conv_kernels(sparse),
         "max_relative_difference": error,
+        "engines": {name: engine_row(samples[name], dense_s, batch_size, calls[name](), dense_out)
+                    for name in extra},
     }
+
+
+def engine_row(samples, dense_s, batch_size, scores, dense_out) -> dict:
+    seconds = statistics.median(samples)
+    reference = dense_out.cpu().numpy()
+    return {"ms": 1e3 * seconds, "images_per_s": batch_size / seconds, "speedup": dense_s / seconds,
+            "same_predictions": bool((scores.argmax(1) == reference.argmax(1)).all()),
+            "max_relative_difference": float(abs(scores - reference).max() / max(abs(reference).max(), 1e-30))}
 
 
 def check_settings(batch_sizes, repeats, threads) -> None:
