@@ -40,7 +40,7 @@ def test_codebook_table_gaps_and_fillers_by_hand():
     layer = g.Dense("fc", np.zeros((1, 600), np.float32), np.zeros(1, np.float32))
     layer.weight[0, [3, 4, 550]] = [0.5, -1.0, 0.5]
     t = table(layer, (1, 1), "codebook")
-    assert t.arrays["centroid"][1].tolist() == [-1.0, 0.5]
+    assert t.arrays["centroid"][1].tolist() == [-1.0, 0.5, 0.0]  # 0.0: the fillers' value
     assert t.arrays["gap"][1].tolist() == [3, 1, 255, 255, 36]  # 4 + 255 + 255 + 36 = 550
     assert t.arrays["code"][1].tolist() == [1, 0, 2, 2, 1]  # 2 = filler
     assert t.arrays["start"][1].tolist() == [0, 5]

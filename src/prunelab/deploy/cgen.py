@@ -111,13 +111,16 @@ def _activate(ops, var: str) -> str:
 def _weights_loop(n: int, storage: str, body: str) -> str:
     """Loop over row o's weights, with `w` (the value) and `at` (the offset) set for `body`."""
     if storage == "float":
+        # The zero test never skips a stored weight; without a branch here gcc 12 -O3 -march=native
+        # rewrote LeNet-5-Caffe's conv2 loop into code 3x slower (4.2 against 12.7 us an image).
         return (f"        for (uint32_t k = L{n}_start[o]; k < L{n}_start[o + 1]; k++) {{\n"
                 f"            const float w = L{n}_value[k];\n            const uint32_t at = L{n}_offset[k];\n"
+                f"            if (w == 0.0f) continue;\n"
                 f"{body}        }}\n")
     return (f"        uint32_t at = 0;\n"
             f"        for (uint32_t k = L{n}_start[o]; k < L{n}_start[o + 1]; k++) {{\n"
             f"            at += L{n}_gap[k];\n"
-            f"            if (L{n}_code[k] == sizeof L{n}_centroid / sizeof L{n}_centroid[0]) continue;  /* filler */\n"
+            f"            if (L{n}_code[k] == sizeof L{n}_centroid / sizeof L{n}_centroid[0] - 1) continue;  /* filler */\n"
             f"            const float w = L{n}_centroid[L{n}_code[k]];\n"
             f"{body}        }}\n")
 
@@ -144,7 +147,7 @@ def _conv(n: int, stage, storage: str) -> str:
     pooled_h, pooled_w = dst.height, dst.width
     return (f"/* {layer.name}: convolution {tuple(layer.weight.shape)}, stride {layer.stride}"
             f"{f', {pool.kind} pool {pool.size}' if pool else ''} */\n"
-            f"static void layer{n}(const float *source, float *target) {{\n"
+            f"static void layer{n}(const float *restrict source, float *restrict target) {{\n"
             + (f"    for (uint32_t i = 0; i < {dst.size} * NB; i++) target[i] = 0.0f;  /* zero border */\n"
                if dst.pad else "")
             + f"    for (int o = 0; o < {layer.weight.shape[0]}; o++) {{\n"
@@ -167,18 +170,36 @@ def _conv(n: int, stage, storage: str) -> str:
 
 
 def _dense(n: int, stage, storage: str) -> str:
+    """A sparse row times the input, in four partial sums (entries 0, 4, 8.. in the first, and so
+    on; the rest in the first), added as bias + ((p0 + p1) + (p2 + p3)): four independent chains
+    instead of one, the same order in every lane. Codebook fillers add 0.0 times a valid input."""
     layer = stage.layer
-    body = (f"            const float *in = source + at * NB;\n"
-            f"            for (int b = 0; b < NB; b++) out[b] += w * in[b];\n")
+    if storage == "float":
+        fetch = "".join(f"            const float w{q} = L{n}_value[k + {q}]; const uint32_t at{q} = L{n}_offset[k + {q}];\n"
+                        for q in range(4))
+        one = f"            const float w0 = L{n}_value[k]; const uint32_t at0 = L{n}_offset[k];\n"
+    else:
+        fetch = "".join(f"            at += L{n}_gap[k + {q}]; const uint32_t at{q} = at; "
+                        f"const float w{q} = L{n}_centroid[L{n}_code[k + {q}]];\n" for q in range(4))
+        one = f"            at += L{n}_gap[k]; const uint32_t at0 = at; const float w0 = L{n}_centroid[L{n}_code[k]];\n"
     acts = stage.before_pool + stage.after_pool
-    finish = (f"        for (int b = 0; b < NB; b++) {{ float v = out[b]; {_activate(acts, 'v')}out[b] = v; }}\n"
-              if acts else "")
     return (f"/* {layer.name}: linear {tuple(layer.weight.shape)} */\n"
-            f"static void layer{n}(const float *source, float *target) {{\n"
+            f"static void layer{n}(const float *restrict source, float *restrict target) {{\n"
             f"    for (int o = 0; o < {layer.weight.shape[0]}; o++) {{\n"
-            f"        float *out = target + o * NB;\n"
-            f"        for (int b = 0; b < NB; b++) out[b] = L{n}_bias[o];\n"
-            + _weights_loop(n, storage, body) + finish +
+            f"        float p0[NB] = {{0}}, p1[NB] = {{0}}, p2[NB] = {{0}}, p3[NB] = {{0}};\n"
+            f"        const uint32_t end = L{n}_start[o + 1];\n"
+            f"        uint32_t k = L{n}_start[o];\n"
+            + ("        uint32_t at = 0;\n" if storage != "float" else "") +
+            f"        for (; k + 4 <= end; k += 4) {{\n{fetch}"
+            f"            for (int b = 0; b < NB; b++) {{\n"
+            f"                p0[b] += w0 * source[at0 * NB + b]; p1[b] += w1 * source[at1 * NB + b];\n"
+            f"                p2[b] += w2 * source[at2 * NB + b]; p3[b] += w3 * source[at3 * NB + b];\n"
+            f"            }}\n        }}\n"
+            f"        for (; k < end; k++) {{\n{one}"
+            f"            for (int b = 0; b < NB; b++) p0[b] += w0 * source[at0 * NB + b];\n        }}\n"
+            f"        for (int b = 0; b < NB; b++) {{\n"
+            f"            float v = L{n}_bias[o] + ((p0[b] + p1[b]) + (p2[b] + p3[b]));\n"
+            f"            {_activate(acts, 'v')}target[o * NB + b] = v;\n        }}\n"
             f"    }}\n}}\n\n")
 
 

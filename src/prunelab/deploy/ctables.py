@@ -7,8 +7,9 @@ in the zero-bordered maps; a linear layer: the input feature). Two storages:
 - ``float``: row starts, offsets (16 or 32 bit) and float32 values; 6 bytes a weight.
 - ``codebook``: the layer's distinct values once (k-means weight sharing), then per weight one
   gap byte (offset minus the previous offset; a gap over 255 takes filler entries of 255 that
-  carry the code ``FILL`` and no weight) and one code (8 bit, 16 if over 255 values): 2 bytes a
-  weight, decoded as the loop runs (Han et al. 2016, section 3, without the Huffman stage).
+  carry the code ``FILL``, the index of a 0.0 appended to the values) and one code (8 bit, 16 if
+  over 255 values): 2 bytes a weight, decoded as the loop runs (Han et al. 2016, section 3,
+  without the Huffman stage).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def _codebook_table(name: str, unit_rows) -> Table:
     starts, codes = np.array(starts), np.array(codes, dtype=np.int64)
     return Table("codebook", {"start": (_index_type(starts), starts), "gap": ("uint8_t", np.array(gaps)),
                               "code": ("uint8_t" if fill <= 255 else "uint16_t", codes),
-                              "centroid": ("float", centroids.astype(np.float32))})
+                              "centroid": ("float", np.append(centroids, 0).astype(np.float32))})
 
 
 def _index_type(values: np.ndarray) -> str:
