@@ -29,7 +29,7 @@ def test_source_needs_no_heap_no_stdio_and_states_its_memory():
     header, source = generate(graph, "net", weights="codebook")
     for text in (header, source):
         assert not re.search(r"malloc|free\(|printf|stdio|FILE", text)
-    assert set(re.findall(r"#include <(\w+)\.h>", source)) <= {"stdint", "math"}
+    assert set(re.findall(r"#include <(\w+)\.h>", source)) <= {"stddef", "stdint", "math"}
     assert "int net_classify(const uint8_t pixels[144]);" in header
     assert "void net_scores(const float pixels[144], float scores[4]);" in header
     assert "static const float L0_centroid" in source and "static float buf_a" in source

@@ -63,7 +63,7 @@ def _header(name, run, about, sizes) -> str:
 def _source(name, run, tables, batch, floats, about) -> str:
     a, b, plane = floats
     uses_tanh = any(op.kind == "tanh" for s in run.stages for op in s.before_pool + s.after_pool)
-    parts = [about, "#include <stdint.h>\n", "#include <math.h>\n" if uses_tanh else "", f'#include "{name}.h"\n\n',
+    parts = [about, "#include <stddef.h>\n#include <stdint.h>\n", "#include <math.h>\n" if uses_tanh else "", f'#include "{name}.h"\n\n',
              f"#define NB {batch}\n\n"]
     for n, (stage, t) in enumerate(zip(run.stages, tables)):
         for suffix, (ctype, values) in t.arrays.items():
@@ -133,7 +133,7 @@ def _conv(n: int, stage, storage: str) -> str:
     pool = stage.pool
     (kh, kw), (ph, pw) = (pool.size, pool.stride) if pool else ((1, 1), (1, 1))
     dh, dw = dst.padded
-    body = (f"            const float *in = source + (uint32_t)at * NB;\n"
+    body = (f"            const float *in = source + (size_t)at * NB;\n"
             f"            for (int y = 0; y < {ho}; y++) {{\n"
             f"                float *row = plane + y * {wo} * NB;\n"
             f"                const float *from = in + y * {sh * wp} * NB;\n"
@@ -192,11 +192,11 @@ def _dense(n: int, stage, storage: str) -> str:
             + ("        uint32_t at = 0;\n" if storage != "float" else "") +
             f"        for (; k + 4 <= end; k += 4) {{\n{fetch}"
             f"            for (int b = 0; b < NB; b++) {{\n"
-            f"                p0[b] += w0 * source[at0 * NB + b]; p1[b] += w1 * source[at1 * NB + b];\n"
-            f"                p2[b] += w2 * source[at2 * NB + b]; p3[b] += w3 * source[at3 * NB + b];\n"
+            f"                p0[b] += w0 * source[(size_t)at0 * NB + b]; p1[b] += w1 * source[(size_t)at1 * NB + b];\n"
+            f"                p2[b] += w2 * source[(size_t)at2 * NB + b]; p3[b] += w3 * source[(size_t)at3 * NB + b];\n"
             f"            }}\n        }}\n"
             f"        for (; k < end; k++) {{\n{one}"
-            f"            for (int b = 0; b < NB; b++) p0[b] += w0 * source[at0 * NB + b];\n        }}\n"
+            f"            for (int b = 0; b < NB; b++) p0[b] += w0 * source[(size_t)at0 * NB + b];\n        }}\n"
             f"        for (int b = 0; b < NB; b++) {{\n"
             f"            float v = L{n}_bias[o] + ((p0[b] + p1[b]) + (p2[b] + p3[b]));\n"
             f"            {_activate(acts, 'v')}target[o * NB + b] = v;\n        }}\n"
