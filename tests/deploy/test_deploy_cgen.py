@@ -95,3 +95,21 @@ def test_compiler_errors_are_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNELAB_CACHE_DIR", str(tmp_path))
     with pytest.raises(PrunelabError, match="C compiler failed"):
         build("net", "", "this is not C", ("-O1",))
+
+
+def test_without_a_compiler_the_engine_says_so(monkeypatch):
+    import prunelab.deploy.engine as engine
+
+    monkeypatch.setattr(engine, "compiler", lambda: None)
+    with pytest.raises(PrunelabError, match="no C compiler found"):
+        Engine(chain()[1])
+
+
+@pytest.mark.parametrize("ops, message", [
+    ([g.Pool("max", (2, 2), (2, 2)), g.Flatten()], "starts with a convolution or a linear layer"),
+    ([g.Flatten(), g.Dense("fc", np.ones((2, 16), np.float32), np.zeros(2, np.float32)),
+      g.Normalize(0.0, 1.0)], "cannot run Normalize after layer fc"),
+])
+def test_graphs_the_generator_cannot_run_are_refused_by_name(ops, message):
+    with pytest.raises(PrunelabError, match=message):
+        generate(g.Graph(ops, (1, 4, 4)), "net")

@@ -64,6 +64,6 @@ def c_engine_scores(source: str, stage: str, model_name: str | None, images_uint
     from prunelab.deploy.engine import Engine
 
     compaction, _, name, dataset = compact_source(source, stage, model_name)
-    engine = Engine(compaction.graph, weights="float", batch=64)
+    engine = Engine(compaction.graph, weights=DEFAULT_EXPORT_WEIGHTS, batch=64)  # what export writes
     images = images_uint8.reshape(len(images_uint8), -1).astype(np.float32) / np.float32(255)
     return engine.scores(images), name, dataset
