@@ -1,49 +1,163 @@
-"""Between a model and its compressed file: pack weight-shared layers, unpack into a model."""
+"""Between a model and its compressed file: pack a model compactly, unpack it to the original
+architecture or to its compact graph, and rewrite older files in the compact format."""
+
+from dataclasses import replace
+from math import prod
 
 import numpy as np
 import torch
 
 from prunelab import models
-from prunelab.compression import CompressedModel, pack_layer, used_centroids
+from prunelab.compression import CompressedModel, KeptUnits, pack_layer
+from prunelab.compression.layer import is_half_exact
+from prunelab.compression.kmeans import Codebook
+from prunelab.compression.units import expand
+from prunelab.deploy import graph as g
+from prunelab.deploy.compact import Compaction, compact
 from prunelab.errors import PrunelabError
 from prunelab.training.weight_sharing import SharedWeights
 
 
-def pack_model(model, name: str, shared: SharedWeights, index_bits: int, metadata: dict,
-               float_bits: int = 32) -> CompressedModel:
-    """Every prunable layer as codebook (the centroids its weights use) + Huffman-coded streams,
-    centroids and bias stored with ``float_bits`` (16 after ``shared.round_to_half``); other
-    parameters stored as float32."""
-    params = {n: p.detach().cpu() for n, p in model.named_parameters()}
-    layers, covered = [], set()
-    for weight_name, keep in shared.mask.items():
-        layer = weight_name.removesuffix(".weight")
-        bias = params.get(f"{layer}.bias")
-        codebook, codes = used_centroids(shared.codebook(weight_name), shared.codes[weight_name].cpu().numpy(),
-                                         keep.numpy())
-        layers.append(pack_layer(layer, codebook, codes, keep.numpy(), index_bits,
-                                 bias=None if bias is None else bias.numpy(), float_bits=float_bits))
-        covered |= {weight_name, f"{layer}.bias"}
-    dense = {n: p.numpy().astype(np.float32) for n, p in params.items() if n not in covered}
-    return CompressedModel(model=name, metadata=metadata, layers=layers, dense=dense)
+def pack_model(model, name: str, shared: SharedWeights, index_bits: int, metadata: dict) -> CompressedModel:
+    """The weight-shared ``model`` as a compact file (format version 3); ``shared`` gives every
+    layer's code width. Centroids and biases are stored as float16 where they are float16 values
+    (after ``shared.round_to_half``), else as float32."""
+    code_bits = {weight.removesuffix(".weight"): bits for weight, bits in shared.bits.items()}
+    return pack_compact(model, name, code_bits, index_bits, metadata)
+
+
+def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict) -> CompressedModel:
+    """Trace ``model``, compact it (``deploy.compact``: lossless) and encode every compact layer;
+    ``index_bits`` is one width for all layers or a dict per layer (0: the smallest per layer)."""
+    graph = trace_weighted(model)
+    result = compact(graph)
+    original = {op.name: op.weight.shape for op in graph.layers()}
+    layers, kept = [], {}
+    for op, shape in zip(result.graph.ops, result.graph.shapes()):
+        if not isinstance(op, g.WEIGHTED):
+            continue
+        if op.name not in code_bits:
+            raise PrunelabError(f"layer {op.name} is not weight-shared; the compact file stores only shared layers")
+        width = index_bits[op.name] if isinstance(index_bits, dict) else index_bits
+        layers.append(encode_layer(op.name, full_width(op, shape), op.bias, code_bits[op.name], width))
+        kept[op.name] = KeptUnits(original[op.name], result.kept[op.name])
+    return CompressedModel(model=name, metadata=metadata, layers=layers, kept=kept)
+
+
+def trace_weighted(model) -> g.Graph:
+    """``model`` as a graph, refusing parameters that are not a weighted layer's weight or bias."""
+    graph = g.trace(model)
+    covered = {f"{op.name}.{part}" for op in graph.layers() for part in ("weight", "bias")}
+    extra = sorted(n for n, _ in model.named_parameters() if n not in covered)
+    if extra:
+        raise PrunelabError(f"a compact file cannot hold {', '.join(extra)} (only convolution and linear layers)")
+    return graph
+
+
+def full_width(op, shape) -> np.ndarray:
+    """A layer's weights over its whole input (a Dense that reads some inputs gets zero columns)."""
+    if not isinstance(op, g.Dense) or op.inputs is None:
+        return op.weight
+    weight = np.zeros((op.weight.shape[0], prod(shape)), np.float32)
+    weight[:, op.inputs] = op.weight
+    return weight
+
+
+def encode_layer(name: str, weight: np.ndarray, bias: np.ndarray, code_bits: int, index_bits: int):
+    """One compact layer: its nonzero weights are codebook values, so the codebook is the distinct
+    values (the used centroids, ascending) and the codes index them."""
+    mask = weight != 0
+    centroids = np.unique(weight[mask]).astype(np.float32)
+    codes = np.where(mask, np.searchsorted(centroids, weight), 0).astype(np.int32)
+    if centroids.size > 2**code_bits:
+        raise PrunelabError(f"layer {name} holds {centroids.size} distinct weights, more than {code_bits}-bit codes")
+    bias = np.asarray(bias, np.float32)
+    return pack_layer(name, Codebook(centroids, code_bits), codes, mask, index_bits, bias=bias,
+                      float_bits=16 if is_half_exact(centroids) else 32,
+                      bias_bits=16 if is_half_exact(bias) else 32)
+
+
+def recompress(compressed: CompressedModel, index_bits: int | None = None) -> CompressedModel:
+    """A file of any version as a compact one (decode, compact, encode), keeping each layer's code
+    width and, unless ``index_bits`` is given, its index width. A compact file comes back as it is."""
+    widths = {layer.name: layer.index_bits for layer in compressed.layers} if index_bits is None else index_bits
+    code_bits = {layer.name: layer.codebook.bits for layer in compressed.layers}
+    return pack_compact(unpack_model(compressed), compressed.model, code_bits, widths, compressed.metadata)
 
 
 def unpack_model(compressed: CompressedModel) -> torch.nn.Module:
-    """Build the architecture the file names and load the decoded weights into it."""
+    """Build the architecture the file names and load the decoded weights into it; a compact file's
+    dropped units get zero weights and biases (they output zero, and nothing reads them)."""
     model = models.build(compressed.model)
     params = dict(model.named_parameters())
     loaded = set()
     with torch.no_grad():
-        for layer in compressed.layers:
-            _copy(params, f"{layer.name}.weight", layer.unpack(), loaded)
-            if layer.bias is not None:
-                _copy(params, f"{layer.name}.bias", layer.bias, loaded)
+        for name, (weight, bias) in original_layers(compressed).items():
+            _copy(params, f"{name}.weight", weight, loaded)
+            if bias is not None:
+                _copy(params, f"{name}.bias", bias, loaded)
         for name, array in compressed.dense.items():
             _copy(params, name, array, loaded)
     missing = set(params) - loaded
     if missing:
         raise PrunelabError(f"compressed file lacks parameters {', '.join(sorted(missing))} of {compressed.model}")
     return model.eval()
+
+
+def original_layers(compressed: CompressedModel) -> dict:
+    """Layer name -> (weight, bias or None) in the original architecture's shapes."""
+    if not compressed.is_compact:
+        return {layer.name: (layer.unpack(), layer.bias) for layer in compressed.layers}
+    layers, previous = {}, None
+    for layer in compressed.layers:
+        entry = compressed.kept[layer.name]
+        layers[layer.name] = expand(layer.unpack(), layer.bias, entry, previous)
+        previous = entry
+    return layers
+
+
+def compact_graph(compressed: CompressedModel) -> g.Graph:
+    """The compact model as a ``Graph``: a compact file's layers as stored (a Dense reads only the
+    inputs some weight uses), an older file's compacted on the way."""
+    if not compressed.is_compact:
+        return compact(g.trace(unpack_model(compressed))).graph
+    skeleton = g.trace(models.build(compressed.model))
+    if [op.name for op in skeleton.layers()] != [layer.name for layer in compressed.layers]:
+        raise PrunelabError(f"the file's layers are not those of {compressed.model}")
+    ops = []
+    for op in skeleton.ops:
+        if isinstance(op, g.WEIGHTED):
+            layer = compressed.layer(op.name)
+            op = replace(op, weight=layer.unpack(), bias=np.array(layer.bias, np.float32))
+            op = _read_only_used_inputs(op) if isinstance(op, g.Dense) else op
+        ops.append(op)
+    graph = g.Graph(ops, skeleton.input_shape)
+    graph.shapes()  # every layer fits the one before
+    return graph
+
+
+def _read_only_used_inputs(op: g.Dense) -> g.Dense:
+    """As ``deploy.compact`` leaves a Dense: only the input features some weight reads."""
+    read = op.weight.any(axis=0)
+    if read.all():
+        return op
+    if not read.any():
+        read[0] = True
+    return replace(op, weight=np.ascontiguousarray(op.weight[:, read]), inputs=np.flatnonzero(read))
+
+
+def compaction(compressed: CompressedModel) -> Compaction:
+    """The compact graph with the original units each layer keeps and the original architecture."""
+    if not compressed.is_compact:
+        return compact(g.trace(unpack_model(compressed)))
+    kept = {name: entry.units for name, entry in compressed.kept.items()}
+    original = "-".join(str(entry.shape[0]) for entry in compressed.kept.values())
+    return Compaction(compact_graph(compressed), kept, original)
+
+
+def compaction_summary(compressed: CompressedModel) -> dict:
+    """Architecture before and after compaction and the MACs per image of each (``Compaction.summary``)."""
+    return compaction(compressed).summary(g.trace(unpack_model(compressed)))
 
 
 def _copy(params: dict, name: str, array, loaded: set) -> None:

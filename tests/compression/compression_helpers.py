@@ -62,3 +62,24 @@ def join_file(header, payloads, text=None, version=1):
     for payload in payloads:
         parts += [struct.pack("<I", len(payload)), payload, struct.pack("<I", zlib.crc32(payload))]
     return b"".join(parts)
+
+
+def compact_model():
+    """A compact chain (format version 3): conv1 keeps 4 of 6 channels, fc1 (after flattening 2x2
+    maps) keeps 3 of 5 units and reads the 4 kept channels' 16 features, fc2 keeps all 3 units.
+    fc1's bias is off the float16 grid (a folded constant), its centroids are not."""
+    from prunelab.compression.units import KeptUnits
+
+    kept = {"conv1": KeptUnits((6, 1, 3, 3), np.array([0, 2, 3, 5])), "fc1": KeptUnits((5, 24), np.array([1, 2, 4])),
+            "fc2": KeptUnits((3, 5), np.arange(3))}
+    conv1 = sparse_layer("conv1", (4, 1, 3, 3), 0.7, 8, 3, seed=4, float_bits=16)
+    fc1 = sparse_layer("fc1", (3, 16), 0.4, 5, 4, seed=5, float_bits=16)
+    fc1 = pack_layer("fc1", fc1.codebook, *fc1.unpack_codes(), 4, bias=np.array([0.1, -0.5, 0.25], np.float32),
+                     float_bits=16, bias_bits=32)
+    fc2 = sparse_layer("fc2", (3, 3), 0.9, 5, 2, seed=6)
+    return CompressedModel("toy-chain", {"dataset": "mnist", "seed": 0}, [conv1, fc1, fc2], {}, kept)
+
+
+def with_crc(body):
+    """A version 3 file from everything but its CRC-32: only the reader's own checks can object."""
+    return body + struct.pack("<I", zlib.crc32(body))

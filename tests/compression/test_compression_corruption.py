@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from compression_helpers import join_file, split_file, two_layer_model
+from compression_helpers import compact_model, join_file, split_file, two_layer_model, with_crc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +39,12 @@ HALF = two_layer_model(fc_float_bits=16).to_bytes()  # format version 2: float16
 HALF_HEADER, HALF_PAYLOADS = split_file(HALF)
 
 
-@pytest.mark.parametrize("data", [DATA, HALF], ids=["version-1", "version-2"])
+COMPACT_MODEL = compact_model()
+COMPACT = COMPACT_MODEL.to_bytes()  # format version 3: one CRC-32 at the end instead of per section
+VERSIONS = pytest.mark.parametrize("data", [DATA, HALF, COMPACT], ids=["version-1", "version-2", "version-3"])
+
+
+@VERSIONS
 @QUICK
 @given(st.data())
 def test_any_flipped_bit_is_refused(data, draw):
@@ -62,27 +67,30 @@ def test_version_2_headers_that_lie_are_refused():
     refused(join_file(wider, HALF_PAYLOADS, version=2), "its fields imply")  # conv1's sections are float32
 
 
+@VERSIONS
 @QUICK
-@given(st.integers(0, len(DATA) - 1))
-def test_any_truncation_is_refused(length):
-    refused(DATA[:length])
+@given(st.data())
+def test_any_truncation_is_refused(data, draw):
+    refused(data[:draw.draw(st.integers(0, len(data) - 1))])
 
 
+@VERSIONS
 @QUICK
 @given(st.binary(min_size=1, max_size=64))
-def test_any_appended_bytes_are_refused(extra):
-    refused(DATA + extra)
+def test_any_appended_bytes_are_refused(data, extra):
+    refused(data + extra)
 
 
-def test_every_single_bit_flip_and_every_truncation_exhaustively():
-    for bit in range(8 * len(DATA)):
-        damaged = bytearray(DATA)
+@VERSIONS
+def test_every_single_bit_flip_and_every_truncation_exhaustively(data):
+    for bit in range(8 * len(data)):
+        damaged = bytearray(data)
         damaged[bit // 8] ^= 1 << (bit % 8)
         with pytest.raises(PrunelabError):
             CompressedModel.from_bytes(bytes(damaged))
-    for length in range(len(DATA)):
+    for length in range(len(data)):
         with pytest.raises(PrunelabError):
-            CompressedModel.from_bytes(DATA[:length])
+            CompressedModel.from_bytes(data[:length])
 
 
 @pytest.mark.parametrize(
@@ -90,7 +98,7 @@ def test_every_single_bit_flip_and_every_truncation_exhaustively():
     [
         (b"", "magic"),
         (b"PK\x03\x04" + DATA[4:], "magic"),
-        (DATA[:8] + b"\x03\x00" + DATA[10:], "version 3"),
+        (DATA[:8] + b"\x04\x00" + DATA[10:], "version 4"),
         (DATA[:10] + b"\x01\x00" + DATA[12:], "flags"),
         (DATA[:12] + b"\xff\xff\xff\xff" + DATA[16:], "truncated"),
     ],
@@ -194,4 +202,97 @@ def test_any_forged_section_is_refused_or_harmless(number, payload):
     except PrunelabError as exc:
         assert "\n" not in str(exc)
     else:
+        assert model.to_bytes() == data
+
+
+# Version 3: lies told with a valid CRC-32, part by part (format_v3.layer_parts names the parts)
+
+def compact_body(layer=None, **parts):
+    """The version 3 file of ``COMPACT_MODEL`` with some parts of layer number ``layer`` replaced (the
+    header parts "model", "metadata", "count" when ``layer`` is None), CRC-32 recomputed."""
+    from prunelab.compression import format_v3
+    from prunelab.compression.binary import text, varint
+
+    model = COMPACT_MODEL
+    head = {"preamble": COMPACT[:12], "model": text(model.model),
+            "metadata": text(format_v3.metadata_text(model.metadata)), "count": varint(len(model.layers))}
+    layers = [format_v3.layer_parts(l, model.kept[l.name]) for l in model.layers]
+    (head if layer is None else layers[layer]).update(parts)
+    return with_crc(b"".join([*head.values(), *(b for l in layers for b in l.values())]))
+
+
+def settings_of(layer, flags=None, code_bits=None, index_bits=None, widths=None):
+    old = format_v3_parts(layer)["settings"]
+    new = [old[0] if flags is None else flags, old[1] if code_bits is None else code_bits,
+           old[2] if index_bits is None else index_bits, old[3] if widths is None else widths]
+    return bytes(new)
+
+
+def format_v3_parts(layer):
+    from prunelab.compression import format_v3
+
+    entry = COMPACT_MODEL.layers[layer]
+    return format_v3.layer_parts(entry, COMPACT_MODEL.kept[entry.name])
+
+
+def test_the_forging_helper_writes_the_real_file():
+    assert compact_body() == COMPACT
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (compact_body(model=b"\x00"), "non-empty"),
+        (compact_body(metadata=b"\x0b{\"seed\": 0}"), "canonical"),
+        (compact_body(metadata=b"\x02[]"), "object"),
+        (compact_body(metadata=b"\x0a{\"x\":NaN}"), "NaN"),
+        (compact_body(metadata=b"\x02\xff}"), "UTF-8"),
+        (compact_body(count=b"\x04"), "truncated"),
+        (compact_body(count=b"\x02"), "trailing"),
+        (compact_body(count=b"\x83\x00"), "shortest form"),
+        (compact_body(count=b"\xff\xff\xff\xff\x7f"), "shortest form|too long"),
+        (compact_body(layer=1, name=b"\x05conv1"), "duplicate"),
+        (compact_body(layer=0, name=b"\x00"), "non-empty"),
+        (compact_body(layer=0, settings=settings_of(0, flags=0x0A)), "unknown layer flags"),
+        (compact_body(layer=0, settings=settings_of(0, code_bits=17)), "out of range"),
+        (compact_body(layer=0, settings=settings_of(0, code_bits=0)), "out of range"),
+        (compact_body(layer=0, settings=settings_of(0, index_bits=9)), "out of range"),
+        (compact_body(layer=0, settings=settings_of(0, widths=0x66)), "does not fit|wrong number|truncated"),
+        (compact_body(layer=0, settings=settings_of(0, flags=0x02)), "truncated|imply|corrupt|trailing|wrong|shortest"),
+        (compact_body(layer=0, shape=b"\x09" + b"\x01" * 9), "dimensions"),
+        (compact_body(layer=0, shape=b"\x00"), "dimensions"),
+        (compact_body(layer=0, shape=b"\x04\x06\x00\x03\x03"), "out of range"),
+        (compact_body(layer=1, shape=b"\x02\x05\x19"), "cannot read"),  # 25 features from 6 channels
+        (compact_body(layer=0, bitmap=b"\x3f"), "keeps 6 of 6"),
+        (compact_body(layer=0, bitmap=b"\x00"), "keeps 0 of 6"),
+        (compact_body(layer=0, bitmap=b"\x4d"), "padding"),
+        (compact_body(layer=1, centroids=np.full(len(format_v3_parts(1)["centroids"]) // 2, np.inf,
+                                                 np.float16).tobytes()), "finite"),
+        (compact_body(layer=1, **{"weight lengths": b"\xff" * len(format_v3_parts(1)["weight lengths"])}),
+         "Kraft|exceeds|shortest|padding"),
+        (compact_body(layer=1, **{"weight stream": bytes(len(format_v3_parts(1)["weight stream"]))}),
+         "left over|corrupt"),
+        (compact_body(layer=1, **{"index stream": b"\xff" * len(format_v3_parts(1)["index stream"])}),
+         "corrupt|past the end|left over"),
+        (compact_body(layer=2, counts=b"\x05" + format_v3_parts(2)["counts"][1:]), "truncated|corrupt|trailing|wrong|table"),
+        (compact_body(layer=2, counts=b"\x80\x80\x80\x80\x01" + format_v3_parts(2)["counts"][1:]), "out of range"),
+        (compact_body()[:-5] + compact_body()[-4:], "CRC"),
+        (with_crc(COMPACT[:-4][:-3]), "truncated"),
+    ],
+)
+def test_version_3_lies_told_with_a_valid_crc_are_refused(data, match):
+    start = time.perf_counter()
+    refused(data, match)
+    assert time.perf_counter() - start < 0.5
+
+
+@QUICK
+@given(st.integers(12, len(COMPACT) - 5), st.integers(0, 255))
+def test_any_forged_byte_of_a_version_3_file_is_refused_or_harmless(position, value):
+    data = with_crc(COMPACT[:position] + bytes([value]) + COMPACT[position + 1 : -4])
+    try:
+        model = CompressedModel.from_bytes(data)
+    except PrunelabError as exc:
+        assert "\n" not in str(exc)
+    else:  # accepted only if it is a genuine, self-consistent model
         assert model.to_bytes() == data

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -154,7 +155,10 @@ def test_retraining_with_distillation_keeps_the_mask_exact(mnist, tmp_path):
 
 @pytest.mark.parametrize("distill", [0.0, 0.7])
 def test_masked_retraining_before_clustering_keeps_exactly_the_pruned_weights(mnist, tmp_path, distill):
+    from prunelab import models
     from prunelab.compression import CompressedModel
+    from prunelab.deploy.compact import compact
+    from prunelab.deploy.graph import trace
 
     config = tiny_config(**{"quantize.retrain_epochs": 2, "quantize.retrain_lr": 0.01, "quantize.epochs": 0,
                             "quantize.retrain_distill": distill})
@@ -169,7 +173,11 @@ def test_masked_retraining_before_clustering_keeps_exactly_the_pruned_weights(mn
         assert torch.equal(retrained[f"{layer}.weight"] != 0, pruned[f"{layer}.weight"] != 0)
     assert any(not torch.equal(retrained[f"{n}.weight"], pruned[f"{n}.weight"]) for n in layers)
     stored = sum(layer.weight_count for layer in CompressedModel.read(run / "quantized" / "model.plc").layers)
-    assert stored == summary["pruned"]["weights_nonzero"]
+    model = models.build(config.model)
+    model.load_state_dict(retrained)
+    compact_model = compact(trace(model)).graph  # the file stores the compact model's weights, no others
+    assert stored == sum(int(np.count_nonzero(op.weight)) for op in compact_model.layers())
+    assert stored <= summary["pruned"]["weights_nonzero"]
     if distill:  # the teacher changed the training: the same run without it ends elsewhere
         plain = pipeline.execute(tiny_config(**{"quantize.retrain_epochs": 2, "quantize.retrain_lr": 0.01,
                                                 "quantize.epochs": 0}), tmp_path, log=lambda m: None)

@@ -5,14 +5,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from prunelab import models
 from prunelab.cli.main import main
-from prunelab.compress import pack_model, unpack_model
+from prunelab.compress import compact_graph, pack_model, unpack_model
 from prunelab.compression import CompressedModel
+from prunelab.deploy.compact import compact
+from prunelab.deploy.graph import trace
 from prunelab.pruning import criteria
 from prunelab.pruning.mask import Mask
 from prunelab.training.weight_sharing import CentroidOptimizer, SharedWeights, layer_bits
@@ -49,7 +52,7 @@ def test_fine_tuning_moves_centroids_but_keeps_codes_and_zeros():
 
 @pytest.mark.parametrize("float_bits", [32, 16])
 @pytest.mark.parametrize("name", list(models.REGISTRY))
-def test_decode_of_encode_reproduces_every_weight_bit_for_bit(name, float_bits, tmp_path):
+def test_the_file_holds_the_compact_model_bit_for_bit(name, float_bits, tmp_path):
     model, mask = pruned_model(name, 0.9)
     shared = SharedWeights(model, mask, layer_bits(model, mask, 8, 5))
     if float_bits == 16:
@@ -57,12 +60,23 @@ def test_decode_of_encode_reproduces_every_weight_bit_for_bit(name, float_bits, 
         for weight_name in mask:  # what the file holds is what the model holds
             for p in (shared.centroids[weight_name], dict(model.named_parameters())[weight_name.replace("weight", "bias")]):
                 assert torch.equal(p, p.half().float())
-    pack_model(model, name, shared, 5, {"dataset": "mnist"}, float_bits).write(tmp_path / "m.plc")
-    assert (tmp_path / "m.plc").read_bytes()[8] == (2 if float_bits == 16 else 1)
-    decoded = unpack_model(CompressedModel.read(tmp_path / "m.plc"))
-    for (key, a), b in zip(model.state_dict().items(), decoded.state_dict().values()):
-        assert torch.equal(a.view(torch.int32) if a.is_floating_point() else a,
-                           b.view(torch.int32) if b.is_floating_point() else b), key
+    pack_model(model, name, shared, 5, {"dataset": "mnist"}).write(tmp_path / "m.plc")
+    assert (tmp_path / "m.plc").read_bytes()[8] == 3  # the compact format
+    stored = CompressedModel.read(tmp_path / "m.plc")
+    assert all((layer.float_bits == 16) == (float_bits == 16) for layer in stored.layers)
+    expected = compact(trace(model)).graph  # what the file holds is the compact model, bit for bit
+    for graph in (compact_graph(stored), compact(trace(unpack_model(stored))).graph):
+        for a, b in zip(expected.layers(), graph.layers(), strict=True):
+            assert a.name == b.name and same_bits(a.weight, b.weight) and same_bits(a.bias, b.bias)
+            assert (getattr(a, "inputs", None) is None) == (getattr(b, "inputs", None) is None)
+            assert getattr(a, "inputs", None) is None or np.array_equal(a.inputs, b.inputs)
+    images = torch.rand(32, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(unpack_model(stored)(images).argmax(1), model.eval()(images).argmax(1))
+
+
+def same_bits(a, b):
+    return a.shape == b.shape and np.array_equal(a.view(np.uint32), b.view(np.uint32))
 
 
 def test_main_job_stages_write_a_file_whose_accuracy_equals_the_model_in_memory(tiny, capsys):

@@ -54,6 +54,15 @@ def pipeline(args, stop: str):
         print(f"compressed file {c['file_bytes']:,} bytes vs dense fp32 {c['dense_bytes']:,} bytes: "
               f"{c['ratio']:.1f}x smaller; accuracy from the decoded file {100 * c['test_accuracy']:.2f}% "
               f"({c['test_errors']} errors)")
+        if "compaction" in c:
+            print(format_compaction(c["compaction"]))
+
+
+def format_compaction(summary: dict) -> str:
+    """One line: the architecture before and after compaction and the MACs per image."""
+    return (f"compact architecture {summary['architecture']} -> {summary['compact_architecture']}: "
+            f"MACs per image {summary['macs_dense']:,} -> {summary['macs_compact_dense']:,} "
+            f"(nonzero weights {summary['macs_nonzero']:,} -> {summary['macs_compact_nonzero']:,})")
 
 
 def format_storage(rows) -> str:
@@ -165,37 +174,39 @@ def export(args):
 
 
 def register_compress(parser):
-    parser.add_argument("source", help="a run directory (its quantized stage, else its pruned model) or a .pt")
+    parser.add_argument("source", help="a run directory (its quantized stage, else its pruned model), a .pt, "
+                                       "or a compressed file of any format version (rewritten as version 3)")
     parser.add_argument("--output", required=True, help="compressed file to write")
     parser.add_argument("--model", help="architecture of a .pt file")
     parser.add_argument("--conv-bits", type=int, default=8)
     parser.add_argument("--fc-bits", type=int, default=5)
-    parser.add_argument("--index-bits", type=int, default=5, help="relative index width, 1..8; 0 chooses per layer")
+    parser.add_argument("--index-bits", type=int, default=None,
+                        help="relative index width, 1..8; 0 chooses per layer (default 5; a compressed file "
+                             "keeps each layer's)")
     parser.set_defaults(handler=compress)
 
 
 def compress(args):
-    import shutil
     from pathlib import Path
 
-    from prunelab.compress import pack_model
+    from prunelab.compress import is_compressed_file, pack_model, recompress
     from prunelab.compression import CompressedModel, storage_table
     from prunelab.pruning.mask import Mask
     from prunelab.training.weight_sharing import SharedWeights, layer_bits
 
-    ready = Path(args.source) / "quantized" / "model.plc"
-    if ready.is_file():
-        CompressedModel.read(ready)  # verify before copying
-        shutil.copyfile(ready, args.output)
-        compressed = CompressedModel.read(args.output)
+    source, ready = Path(args.source), Path(args.source) / "quantized" / "model.plc"
+    if ready.is_file() or (source.is_file() and is_compressed_file(source)):
+        compressed = recompress(CompressedModel.read(ready if ready.is_file() else source), args.index_bits)
     else:  # k-means without fine-tuning on the pruned weights
         model, name, dataset = load_source(args.source, "pruned", args.model)
         mask = Mask({n: p != 0 for n, p in model.named_parameters() if n in Mask.ones_like(model)})
         shared = SharedWeights(model, mask, layer_bits(model, mask, args.conv_bits, args.fc_bits))
-        compressed = pack_model(model, name, shared, args.index_bits, {"dataset": dataset or "mnist"})
-        compressed.write(args.output)
+        index_bits = 5 if args.index_bits is None else args.index_bits
+        compressed = pack_model(model, name, shared, index_bits, {"dataset": dataset or "mnist"})
+    compressed.write(args.output)
+    CompressedModel.read(args.output)  # verify what was written
     print(format_storage(storage_table(compressed)))
-    print(f"wrote {args.output} ({Path(args.output).stat().st_size:,} bytes)")
+    print(f"wrote {args.output} ({Path(args.output).stat().st_size:,} bytes, format version 3)")
 
 
 def register_decompress(parser):
@@ -205,18 +216,22 @@ def register_decompress(parser):
 
 
 def decompress(args):
-    from prunelab.compress import unpack_model
+    from prunelab.compress import compaction_summary, unpack_model
     from prunelab.compression import CompressedModel, file_parts, storage_table
     from prunelab.export import export as write_model
 
+    with open(args.file, "rb") as handle:
+        version = int.from_bytes(handle.read(10)[8:10], "little")
     compressed = CompressedModel.read(args.file)
     model = unpack_model(compressed)
-    floats = sorted({layer.float_bits for layer in compressed.layers}, reverse=True) or [32]
-    print(f"{args.file}: {compressed.model}, metadata {json.dumps(compressed.metadata)}, centroids and biases as "
-          f"{' and '.join(f'float{bits}' for bits in floats)}")
+    floats = sorted({bits for layer in compressed.layers for bits in (layer.float_bits, layer.bias_bits)},
+                    reverse=True) or [32]
+    print(f"{args.file}: format version {version}, {compressed.model}, metadata {json.dumps(compressed.metadata)}, "
+          f"centroids and biases as {' and '.join(f'float{bits}' for bits in floats)}")
     print(format_storage(storage_table(compressed)))
     size = os.path.getsize(args.file)
     print(f"file {size:,} bytes: " + ", ".join(f"{name} {n:,}" for name, n in file_parts(compressed, size).items()))
+    print(format_compaction(compaction_summary(compressed)))
     if args.output:
         write_model(model, "state_dict", args.output)
         print(f"wrote {args.output}")
@@ -229,7 +244,7 @@ COMMANDS = {
     "run": (lambda p: register_pipeline(p, "all", "main"), "the main job: every stage end to end (preset 'main')"),
     "evaluate": (register_evaluate, "test accuracy of a run's model or a saved model"),
     "export": (register_export, "export a model with pruning made permanent (ONNX or state_dict)"),
-    "compress": (register_compress, "write a run's model as a Deep Compression file"),
+    "compress": (register_compress, "write a run's model (or rewrite an older file) as a compact Deep Compression file"),
     "decompress": (register_decompress, "check and decode a compressed file (optionally to a state_dict)"),
     "sensitivity": (register_sensitivity, "scan each layer's sensitivity to pruning on the validation split"),
     "sweep": (register_sweep, "run a grid of settings as runs, in parallel; collect results into CSV and SQLite"),

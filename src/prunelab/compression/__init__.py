@@ -7,9 +7,10 @@ from prunelab.compression.kmeans import Codebook, centroid_gradients, cluster, d
 from prunelab.compression.layer import CompressedLayer, pack_layer
 from prunelab.compression.sparse_index import decode_relative_indices, encode_relative_indices
 from prunelab.compression.storage import file_parts, storage_table
+from prunelab.compression.units import KeptUnits
 
 __all__ = [
-    "Codebook", "CompressedLayer", "CompressedModel", "canonical_codes", "centroid_gradients", "cluster",
+    "Codebook", "CompressedLayer", "CompressedModel", "KeptUnits", "canonical_codes", "centroid_gradients", "cluster",
     "code_lengths", "decode", "decode_relative_indices", "dequantize", "encode", "encode_relative_indices",
     "file_parts", "pack_layer", "storage_table", "used_centroids",
 ]

@@ -15,6 +15,7 @@ import numpy as np
 
 from prunelab.compression import fileformat
 from prunelab.compression.layer import MAX_DIMS, CompressedLayer
+from prunelab.compression.units import KeptUnits, compact_shapes
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_bytes
 
@@ -23,12 +24,18 @@ from prunelab.foundations.files import write_bytes
 class CompressedModel:
     """``model``: architecture name (e.g. "lenet5-caffe"); ``metadata``: small JSON-able dict;
     ``layers``: the weight-shared layers in order; ``dense``: float32 parameters stored as they are
-    (anything not weight-shared; a weight-shared layer's bias lives in its ``CompressedLayer``)."""
+    (anything not weight-shared; a weight-shared layer's bias lives in its ``CompressedLayer``).
+
+    ``kept``, for a compact model (format version 3): layer name -> ``KeptUnits``, the layer's
+    original shape and the original units it keeps. The layers then form a chain in their compact
+    shapes, each with a bias, and there are no dense parameters. None: layers in their original
+    shapes (versions 1 and 2)."""
 
     model: str
     metadata: dict = field(default_factory=dict)
     layers: list[CompressedLayer] = field(default_factory=list)
     dense: dict[str, np.ndarray] = field(default_factory=dict)
+    kept: dict[str, KeptUnits] | None = None
 
     def __post_init__(self):
         if not isinstance(self.model, str) or not self.model:
@@ -46,6 +53,16 @@ class CompressedModel:
         object.__setattr__(self, "dense", {name: _frozen_dense(name, a) for name, a in dict(self.dense).items()})
         if any(layer.name in self.dense for layer in layers):
             raise PrunelabError("a name is used both by a compressed layer and by a dense parameter")
+        if self.kept is not None:
+            _check_compact(self)
+
+    @property
+    def is_compact(self) -> bool:
+        return self.kept is not None
+
+    def original_shape(self, name: str) -> tuple[int, ...]:
+        """A layer's weight shape in the original architecture."""
+        return self.kept[name].shape if self.kept is not None else self.layer(name).shape
 
     def layer(self, name: str) -> CompressedLayer:
         for layer in self.layers:
@@ -54,13 +71,13 @@ class CompressedModel:
         raise PrunelabError(f"no compressed layer named {name!r}")
 
     def to_bytes(self) -> bytes:
-        return fileformat.encode_model(self.model, self.metadata, self.layers, self.dense)
+        return fileformat.encode_model(self.model, self.metadata, self.layers, self.dense, self.kept)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CompressedModel:
         """Parse and verify; raises PrunelabError (one line) for any damage or inconsistency."""
-        model, metadata, layers, dense = fileformat.decode_model(data)
-        return cls(model=model, metadata=metadata, layers=layers, dense=dense)
+        model, metadata, layers, dense, kept = fileformat.decode_model(data)
+        return cls(model=model, metadata=metadata, layers=layers, dense=dense, kept=kept)
 
     def write(self, path) -> None:
         """Write atomically (temporary file, then rename)."""
@@ -76,6 +93,20 @@ class CompressedModel:
             return cls.from_bytes(data)
         except PrunelabError as exc:
             raise PrunelabError(f"{path}: {exc}") from exc
+
+
+def _check_compact(model: CompressedModel) -> None:
+    kept = dict(model.kept)
+    if list(kept) != [layer.name for layer in model.layers] or not all(isinstance(k, KeptUnits) for k in kept.values()):
+        raise PrunelabError("a compact model needs the kept units of every layer, in layer order")
+    if model.dense:
+        raise PrunelabError("a compact model stores every parameter in its layers (no dense parameters)")
+    for layer, shape in zip(model.layers, compact_shapes(list(kept.values()))):
+        if layer.shape != shape:
+            raise PrunelabError(f"layer {layer.name} has shape {layer.shape}, its kept units imply {shape}")
+        if layer.bias is None or layer.bias.shape != shape[:1]:
+            raise PrunelabError(f"layer {layer.name} of a compact model needs a bias of {shape[0]} values")
+    object.__setattr__(model, "kept", kept)
 
 
 def _frozen_dense(name, array) -> np.ndarray:

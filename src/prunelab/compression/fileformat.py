@@ -1,5 +1,7 @@
 """Bytes <-> parts of a compressed model. The layout is specified byte by byte in docs/file-format.md.
 
+Versions 1 and 2 (this module; version 3, the compact model, is ``format_v3``):
+
     preamble   magic (8) | version u16 | flags u16 | header length u32         (little-endian)
     header     compact JSON: architecture, metadata, layer table, every section's length
     header CRC u32 = zlib.crc32 of preamble + header
@@ -18,21 +20,27 @@ import zlib
 
 import numpy as np
 
-from prunelab.compression import header
+from prunelab.compression import format_v3, header
 from prunelab.compression.kmeans import Codebook
 from prunelab.compression.layer import CompressedLayer
 from prunelab.errors import PrunelabError
 
 MAGIC = b"\x89PLC\r\n\x1a\n"
-VERSIONS = (1, 2)  # 2: some layer stores its centroids and bias as float16 (header field float_bits)
+VERSIONS = (1, 2, 3)  # 2: some layer stores its centroids and bias as float16; 3: the compact model
 _PREAMBLE = struct.Struct("<8sHHI")
+_VERSION = struct.Struct("<8sHH")  # what every version starts with
 _U32 = struct.Struct("<I")
 
 
-def encode_model(model: str, metadata: dict, layers: list, dense: dict) -> bytes:
-    """The file's bytes for a model already validated by ``CompressedModel``."""
+def encode_model(model: str, metadata: dict, layers: list, dense: dict, kept: dict | None = None) -> bytes:
+    """The file's bytes for a model already validated by ``CompressedModel``: version 3 when it
+    is compact (``kept`` given), else 1 or 2."""
+    if kept is not None:
+        return format_v3.encode(_VERSION.pack(MAGIC, format_v3.VERSION, 0), model, metadata, layers, kept)
     sections = []
     for layer in layers:
+        if layer.bias is not None and layer.bias_bits != layer.float_bits:
+            raise PrunelabError(f"layer {layer.name}: a bias width of its own needs format version 3")
         sections += [
             _floats(layer.codebook.centroids, layer.float_bits),
             layer.weight_code_lengths.tobytes(),
@@ -53,8 +61,9 @@ def encode_model(model: str, metadata: dict, layers: list, dense: dict) -> bytes
     return b"".join(parts)
 
 
-def decode_model(data: bytes) -> tuple[str, dict, list[CompressedLayer], dict[str, np.ndarray]]:
-    """Parse and fully verify a file; any defect raises PrunelabError with a one-line message."""
+def decode_model(data: bytes) -> tuple[str, dict, list[CompressedLayer], dict[str, np.ndarray], dict | None]:
+    """Parse and fully verify a file: (model, metadata, layers, dense, kept units or None before
+    version 3); any defect raises PrunelabError with a one-line message."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise PrunelabError("a compressed model must be read from bytes")
     data = bytes(data)
@@ -68,14 +77,20 @@ def decode_model(data: bytes) -> tuple[str, dict, list[CompressedLayer], dict[st
 
 
 def _decode(data: bytes):
-    if len(data) < _PREAMBLE.size or data[:8] != MAGIC:
+    if len(data) < _VERSION.size or data[:8] != MAGIC:
         raise PrunelabError("not a prunelab compressed model (bad magic bytes)")
-    _, version, flags, header_length = _PREAMBLE.unpack_from(data)
+    _, version, flags = _VERSION.unpack_from(data)
     if version not in VERSIONS:
         raise PrunelabError(f"unsupported compressed model format version {version} "
                             f"(this reader knows {', '.join(map(str, VERSIONS))})")
     if flags != 0:
         raise PrunelabError(f"unknown format flags {flags:#06x} in compressed model")
+    if version == format_v3.VERSION:
+        model, metadata, layers, kept = format_v3.decode(data, _VERSION.size)
+        return model, metadata, layers, {}, kept
+    if len(data) < _PREAMBLE.size:
+        raise PrunelabError("compressed model is truncated (in its preamble)")
+    (header_length,) = _U32.unpack_from(data, _VERSION.size)
     head_end = _PREAMBLE.size + header_length
     if head_end + _U32.size > len(data):
         raise PrunelabError("compressed model is truncated (header runs past the end of the file)")
@@ -86,7 +101,7 @@ def _decode(data: bytes):
     sections = _read_sections(data, head_end + _U32.size, plan.section_lengths)
     layers = [_build_layer(entry, sections) for entry in plan.layers]
     dense = {entry["name"]: _array(next(sections), entry["shape"], 32) for entry in plan.dense}
-    return plan.model, plan.metadata, layers, dense
+    return plan.model, plan.metadata, layers, dense, None
 
 
 def _read_sections(data: bytes, offset: int, lengths: list[int]):

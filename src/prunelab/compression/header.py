@@ -66,8 +66,7 @@ def parse(text: bytes, version: int = 1) -> Plan:
     """Validate the header text of a file of format ``version``. Section lengths are only
     range-checked here (< 2**32); the caller compares their sum with the bytes actually present
     before reading any section."""
-    table = json.loads(text.decode("ascii"), object_pairs_hook=_unique_keys, parse_constant=_no_constant,
-                       parse_float=_finite)
+    table = strict_json(text)
     if dumps(table) != text:
         raise PrunelabError("compressed model header is not in canonical form")
     _keys(table, _TOP_KEYS, "header")
@@ -89,6 +88,12 @@ def parse(text: bytes, version: int = 1) -> Plan:
     _unique([e["name"] for e in layers], "layer")
     _unique([e["name"] for e in dense], "dense parameter")
     return Plan(table["model"], table["metadata"], layers, dense, lengths)
+
+
+def strict_json(text: bytes):
+    """ASCII JSON without duplicate keys, NaN or infinities (json's own errors pass through)."""
+    return json.loads(text.decode("ascii"), object_pairs_hook=_unique_keys, parse_constant=_no_constant,
+                      parse_float=_finite)
 
 
 def _check_layer(entry, version: int) -> list[int]:

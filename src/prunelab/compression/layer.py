@@ -15,7 +15,7 @@ from math import prod
 
 import numpy as np
 
-from prunelab.compression import huffman
+from prunelab.compression import huffman, length_tables
 from prunelab.compression.kmeans import Codebook, dequantize
 from prunelab.compression.sparse_index import MAX_INDEX_BITS, encode_relative_indices, relative_positions
 from prunelab.errors import PrunelabError
@@ -46,7 +46,8 @@ class CompressedLayer:
     index_stream: bytes
     index_count: int  # relative-index entries, fillers included
     bias: np.ndarray | None = None
-    float_bits: int = 32  # how the file stores centroids and bias: 32 or 16 (values must be float16-exact)
+    float_bits: int = 32  # how the file stores centroids (and bias): 32 or 16 (values must be float16-exact)
+    bias_bits: int | None = None  # how it stores the bias, if not as float_bits (format version 3 only)
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -66,13 +67,17 @@ class CompressedLayer:
             if not isinstance(self.bias, np.ndarray) or self.bias.dtype != np.float32 or self.bias.ndim > MAX_DIMS:
                 raise PrunelabError(f"layer {self.name}: bias must be a float32 array")
             _freeze(self, "bias", self.bias)
-        if self.float_bits not in FLOAT_BITS or isinstance(self.float_bits, bool):
-            raise PrunelabError(f"layer {self.name}: float_bits must be 16 or 32, got {self.float_bits!r}")
-        object.__setattr__(self, "float_bits", int(self.float_bits))
-        if self.float_bits == 16:
-            for part, values in (("centroids", self.codebook.centroids), ("bias", self.bias)):
-                if values is not None and not is_half_exact(values):
-                    raise PrunelabError(f"layer {self.name}: {part} are not all float16 values; round them first")
+        if self.bias_bits is None:
+            object.__setattr__(self, "bias_bits", self.float_bits)
+        for width in ("float_bits", "bias_bits"):
+            bits = getattr(self, width)
+            if bits not in FLOAT_BITS or isinstance(bits, bool):
+                raise PrunelabError(f"layer {self.name}: {width} must be 16 or 32, got {bits!r}")
+            object.__setattr__(self, width, int(bits))
+        for part, values, bits in (("centroids", self.codebook.centroids, self.float_bits),
+                                   ("bias", self.bias, self.bias_bits)):
+            if bits == 16 and values is not None and not is_half_exact(values):
+                raise PrunelabError(f"layer {self.name}: {part} are not all float16 values; round them first")
 
     @property
     def size(self) -> int:
@@ -118,10 +123,10 @@ class CompressedLayer:
 
 def index_bytes(mask_flat: np.ndarray, index_bits: int) -> int:
     """Bytes the index of a layer takes at this width: the Huffman-coded gaps (fillers included)
-    and the table of code lengths, one byte per gap value."""
+    and the table of code lengths as format version 3 packs it."""
     gaps = encode_relative_indices(mask_flat, index_bits)
     lengths = huffman.code_lengths(np.bincount(gaps, minlength=2**index_bits))
-    return -(-int(lengths[gaps].astype(np.int64).sum()) // 8) + 2**index_bits
+    return -(-int(lengths[gaps].astype(np.int64).sum()) // 8) + length_tables.packed_bytes(lengths, trim=True)
 
 
 def smallest_index_bits(mask_flat: np.ndarray) -> int:
@@ -138,10 +143,12 @@ def pack_layer(
     index_bits: int,
     bias: np.ndarray | None = None,
     float_bits: int = 32,
+    bias_bits: int | None = None,
 ) -> CompressedLayer:
     """Encode a weight-shared layer; ``codes`` and ``mask`` as returned by ``kmeans.cluster``.
     ``index_bits`` 0 chooses the width that makes this layer's index smallest; ``float_bits`` 16
-    stores centroids and bias in half precision (they must already be float16 values)."""
+    stores centroids and bias in half precision (they must already be float16 values); ``bias_bits``
+    gives the bias its own width (format version 3)."""
     codes, mask = np.asarray(codes), np.asarray(mask)
     dequantize(codebook, codes, mask)  # validates shapes, dtypes and code range
     kept = codes[mask].astype(np.int64)  # row-major order, the order the index stream visits
@@ -163,6 +170,7 @@ def pack_layer(
         index_count=int(gaps.size),
         bias=bias,
         float_bits=float_bits,
+        bias_bits=bias_bits,
     )
 
 

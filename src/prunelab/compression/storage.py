@@ -14,7 +14,9 @@ Averages over zero entries are reported as 0.0.
 
 from __future__ import annotations
 
-from prunelab.compression import huffman
+from math import prod
+
+from prunelab.compression import huffman, length_tables
 from prunelab.compression.container import CompressedModel
 from prunelab.compression.layer import CompressedLayer
 from prunelab.compression.sparse_index import count_fillers
@@ -37,7 +39,7 @@ def storage_table(model: CompressedModel) -> list[dict]:
     total_bits and size_pct (of 32 bits per weight position), before and after Huffman;
     compression = dense bits / total bits. The total row's bit widths are averages per entry.
     """
-    rows = [_layer_row(layer) for layer in model.layers]
+    rows = [_layer_row(layer, prod(model.original_shape(layer.name))) for layer in model.layers]
     total = {key: sum(row[key] for row in rows) for key in _SUMMED}
     total["layer"] = "total"
     total["weight_bits"] = _mean(sum(r["weight_bits"] * r["kept"] for r in rows), total["kept"])
@@ -45,13 +47,13 @@ def storage_table(model: CompressedModel) -> list[dict]:
     return rows + [_ratios(total)]
 
 
-def _layer_row(layer: CompressedLayer) -> dict:
+def _layer_row(layer: CompressedLayer, weights: int) -> dict:
     codes, gaps = layer.kept_codes(), layer.index_gaps()
     weight_huffman = huffman.encoded_bits(codes, layer.weight_code_lengths)
     index_huffman = huffman.encoded_bits(gaps, layer.index_code_lengths)
     row = {
         "layer": layer.name,
-        "weights": layer.size,
+        "weights": weights,
         "kept": layer.weight_count,
         "index_entries": layer.index_count,
         "fillers": count_fillers(gaps),
@@ -87,14 +89,23 @@ def _mean(total: float, count: float) -> float:
 
 def file_parts(model: CompressedModel, file_bytes: int) -> dict:
     """Where a file's bytes go: the Huffman-coded weight codes and positions (the payload the
-    paper counts), codebooks, code-length tables, biases and other parameters, and
-    the rest (header, section lengths and checksums) as the difference to the file's size."""
+    paper counts), codebooks, code-length tables, biases, the kept-unit bitmaps of a compact file
+    (version 3), other parameters, and the rest (header, lengths and checksums) as the difference
+    to the file's size."""
+    layers = model.layers
+    if model.is_compact:
+        tables = sum(length_tables.packed_bytes(l.weight_code_lengths, trim=False)
+                     + length_tables.packed_bytes(l.index_code_lengths, trim=True) for l in layers)
+    else:
+        tables = sum(l.weight_code_lengths.size + l.index_code_lengths.size for l in layers)
     parts = {
-        "weights and positions": sum(len(l.weight_stream) + len(l.index_stream) for l in model.layers),
-        "codebooks": sum(l.float_bits // 8 * l.codebook.size for l in model.layers),
-        "code-length tables": sum(l.weight_code_lengths.size + l.index_code_lengths.size for l in model.layers),
-        "biases": sum(l.float_bits // 8 * l.bias.size for l in model.layers if l.bias is not None),
-        "other parameters": sum(4 * a.size for a in model.dense.values()),
+        "weights and positions": sum(len(l.weight_stream) + len(l.index_stream) for l in layers),
+        "codebooks": sum(l.float_bits // 8 * l.codebook.size for l in layers),
+        "code-length tables": tables,
+        "biases": sum(l.bias_bits // 8 * l.bias.size for l in layers if l.bias is not None),
     }
+    if model.is_compact:
+        parts["kept-unit bitmaps"] = sum(0 if k.all_kept else -(-k.shape[0] // 8) for k in model.kept.values())
+    parts["other parameters"] = sum(4 * a.size for a in model.dense.values())
     parts["header and framing"] = file_bytes - sum(parts.values())
     return parts

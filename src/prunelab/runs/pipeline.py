@@ -196,9 +196,11 @@ def section(result: dict, rows: list) -> dict:
 
 
 def compressed_section(result: dict) -> dict:
-    """The file's real size against dense fp32, its accuracy, and the paper-style storage table."""
+    """The file's real size against dense fp32, its accuracy, the paper-style storage table, and the
+    compact architecture with the MACs before and after (files written before format 3 have none)."""
     keys = ("file_bytes", "dense_bytes", "ratio", "test_accuracy", "test_errors", "test_loss", "table")
     return {"file": f"quantized/{FILE_NAME}", **{k: result[k] for k in keys},
+            **({"compaction": result["compaction"]} if "compaction" in result else {}),
             "before_finetuning": {k: result["before_finetuning"][k] for k in ("test_accuracy", "test_errors")},
             **({"retrained": {k: result["retrained"][k] for k in ("test_accuracy", "test_errors")}}
                if result.get("retrained") else {})}

@@ -1,7 +1,8 @@
 """The third stage: trained quantization, coding, the compressed file, and its evaluation.
 
-k-means per layer on the pruned model, centroid fine-tuning (assignments fixed), then the
-file is written, read back and evaluated: its accuracy must equal the in-memory model's.
+k-means per layer on the pruned model, centroid fine-tuning (assignments fixed), then the model
+is compacted (dead and unread units dropped, losslessly) and written as a format-3 file, read back
+and evaluated: its accuracy must equal the in-memory model's.
 """
 
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 import torch
 
 from prunelab import models
-from prunelab.compress import pack_model, unpack_model
+from prunelab.compress import compaction_summary, pack_model, unpack_model
 from prunelab.compression import CompressedModel, storage_table
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_json
@@ -64,7 +65,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
         shared.round_to_half(model)
     in_memory = evaluate(model, splits.test_images, splits.test_labels)
     metadata = {"dataset": config.data.dataset, "seed": config.seed, "test_accuracy": in_memory["test_accuracy"]}
-    compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata, q.float_bits)
+    compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata)  # compact: format 3
     compressed.write(stage_dir / FILE_NAME)
     from_file = evaluate(unpack_model(CompressedModel.read(stage_dir / FILE_NAME)).to(device),
                          splits.test_images, splits.test_labels)
@@ -74,7 +75,8 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     dense_bytes = 4 * models.count_parameters(model)
     file_bytes = os.path.getsize(stage_dir / FILE_NAME)
     result = {**from_file, "before_finetuning": before, "retrained": retrained, "seconds": seconds, "file_bytes": file_bytes,
-              "dense_bytes": dense_bytes, "ratio": dense_bytes / file_bytes, "table": storage_table(compressed)}
+              "dense_bytes": dense_bytes, "ratio": dense_bytes / file_bytes, "table": storage_table(compressed),
+              "compaction": compaction_summary(compressed)}
     write_json(stage_dir / "result.json", result)
     (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
