@@ -243,6 +243,15 @@ def table(rows) -> str:
                          f"{b['static_ram_bytes']:,} + {b['stack_bytes']:,} = {b['ram_bytes']:,} | "
                          f"{b['instructions_mean']:,.0f} | {b['agree_with_host']:,}/{b['images']:,} | "
                          f"{b['correct'] / b['images']:.2%} |")
+    lines += ["", "| model | opt | peer / ours, instructions | peer / ours, flash | peer / ours, RAM |",
+              "|---|---|---:|---:|---:|"]
+    for row in rows:
+        builds = {(b["implementation"], b["opt"]): b for b in row["builds"]}
+        for (kind, opt), ours in builds.items():
+            peer = builds.get(("emx-onnx-cgen", opt))
+            if kind == "ours" and peer:
+                lines.append(f"| {row['model']} | -{opt} | {peer['instructions_mean'] / ours['instructions_mean']:.1f}x | "
+                             f"{peer['flash_bytes'] / ours['flash_bytes']:.0f}x | {peer['ram_bytes'] / ours['ram_bytes']:.1f}x |")
     return "\n".join(lines) + "\n"
 
 
@@ -257,7 +266,12 @@ def main(argv=None) -> None:
                         help="recount one call of ours instruction by instruction (slow: ~10 s a build)")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "embedded")
     parser.add_argument("--output", type=Path, default=ROOT / "results" / "embedded" / "measurements.json")
+    parser.add_argument("--render", action="store_true", help="only rewrite the markdown table from --output")
     args = parser.parse_args(argv)
+    if args.render:
+        result = json.loads(args.output.read_text())
+        args.output.with_suffix(".md").write_text(f"`{result['command']}`\n\n{table(result['models'])}")
+        return
     if missing_tools():
         sys.exit(f"missing: {', '.join(missing_tools())} (apt-get install gcc-arm-none-eabi "
                  "libnewlib-arm-none-eabi qemu-system-arm)")
