@@ -48,7 +48,7 @@ ROOT = HERE.parents[1]
 CC = "arm-none-eabi-gcc"
 QEMU = "qemu-system-arm"
 # C99 without contraction, as the host engine is built: a*b+c stays two roundings (no VFMA), so
-# the board computes the same float32 scores as the host, bit for bit.
+# the board runs the host engine's float32 operations in the same order.
 FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-std=c99",
          "-ffp-contract=off", "-ffunction-sections", "-fdata-sections")
 LINK = ("--specs=rdimon.specs", f"-T{HERE / 'link.ld'}", "-Wl,--gc-sections")
