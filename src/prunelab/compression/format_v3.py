@@ -75,8 +75,8 @@ def decode(data: bytes, preamble_size: int):
         raise PrunelabError("compressed model is corrupt (CRC-32 mismatch)")
     reader = Reader(data[preamble_size:-4])
     model = reader.text("model name")
-    if not model:
-        raise PrunelabError("header: model must be a non-empty string")
+    if not model or not model.isprintable():
+        raise PrunelabError("header: model must be a non-empty string of printable characters")
     metadata = _metadata(reader.text("metadata"))
     layers, kept = [], {}
     for _ in range(reader.varint("layer count")):
@@ -91,8 +91,8 @@ def decode(data: bytes, preamble_size: int):
 
 def _read_layer(reader: Reader, previous: KeptUnits | None):
     name = reader.text("layer name")
-    if not name:
-        raise PrunelabError("header: a name must be a non-empty string")
+    if not name or not name.isprintable():  # printable: it goes into one-line error messages
+        raise PrunelabError("header: a name must be a non-empty string of printable characters")
     dims = reader.u8()
     if not 1 <= dims <= MAX_DIMS:
         raise PrunelabError(f"layer {name}: shape has {dims} dimensions")
