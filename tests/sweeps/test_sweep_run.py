@@ -72,12 +72,12 @@ def test_an_interrupted_sweep_loses_nothing_finished(smoke, tmp_path, monkeypatc
 
     monkeypatch.setattr(stages, "train_epoch", interrupted_after_5_epochs)
     with pytest.raises(KeyboardInterrupt), one_torch_thread():
-        cli("sweep", SMOKE, "--runs-dir", tmp_path, "--jobs", 1, *FEWER_IMAGES)
+        cli("sweep", SMOKE, "--runs-dir", tmp_path, "--jobs", 1, "--threads", 1, *FEWER_IMAGES)
     done = [d for d in (tmp_path / "stages").iterdir() if d.is_dir() and finished(d) is not None]
     assert len(done) == 2  # the dense model and the first run's pruned model; epoch 5 is checkpointed
     calls["n"] = -1000  # no more interruptions; count what the rerun trains
     with one_torch_thread():
-        assert cli("sweep", SMOKE, "--runs-dir", tmp_path, "--jobs", 1, *FEWER_IMAGES) == 0
+        assert cli("sweep", SMOKE, "--runs-dir", tmp_path, "--jobs", 1, "--threads", 1, *FEWER_IMAGES) == 0
     assert calls["n"] + 1000 == 2 + 6 * 2 - 5  # only the epochs that had not finished
     out = next((tmp_path / "sweeps").iterdir())
     assert without_timing((out / "runs.csv").read_text()) == without_timing(smoke["csv"])

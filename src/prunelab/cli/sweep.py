@@ -14,6 +14,11 @@ def register_sweep(parser):
     parser.add_argument("--runs-dir", help="where runs go (default: ./runs or $PRUNELAB_RUNS_DIR)")
     parser.add_argument("--jobs", type=int, help="runs at a time in worker processes (default: min(cores, runs))")
     parser.add_argument("--threads", type=int, help="torch threads per run (default: cores // jobs)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local: worker processes here (default); ray: Ray tasks, here or on a cluster "
+                             "(needs pip install 'prunelab[ray]'; see docs/cluster.md)")
+    parser.add_argument("--address", help="with --executor ray: 'auto' or the head's HOST:PORT "
+                                          "(default: a Ray instance on this machine only)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a base setting of every run, e.g. --set data.dataset=fashion-mnist")
     parser.add_argument("--output", help="folder for the tables (default: <runs-dir>/sweeps/<sweep name>)")
@@ -45,6 +50,7 @@ def sweep(args) -> int:
         raise PrunelabError(f"--jobs must be at least 1, got {args.jobs}")
     if args.threads is not None and args.threads < 1:
         raise PrunelabError(f"--threads must be at least 1, got {args.threads}")
+    check_executor(args)
     plan = load_sweep(args.config, parse_overrides(args.set))
     runs_dir = Path(args.runs_dir or default_runs_dir())
     out = Path(args.output) if args.output else manifest.output_dir(plan, runs_dir)
@@ -52,11 +58,15 @@ def sweep(args) -> int:
     if not args.collect_only:
         before = progress.finished_stages(plan.configs, runs_dir, plan.stop)
         log(f"sweep {plan.name}: {len(plan.configs)} runs up to stage '{plan.stop}' in {runs_dir}")
-        outcome = run_sweep(plan, runs_dir, args.jobs, log=log, threads=args.threads)
-        execution = {"jobs": outcome.jobs, "threads_per_job": outcome.threads, "seconds": round(outcome.seconds, 1),
-                     "failed": len(outcome.failed)}
+        if args.executor == "ray":
+            outcome, execution, where = run_on_ray(plan, runs_dir, args)
+        else:
+            outcome = run_sweep(plan, runs_dir, args.jobs, log=log, threads=args.threads)
+            execution = {"jobs": outcome.jobs, "threads_per_job": outcome.threads,
+                         "seconds": round(outcome.seconds, 1), "failed": len(outcome.failed)}
+            where = f"{outcome.jobs} at a time, {plural(outcome.threads, 'torch thread')} each"
         print(f"sweep {plan.name}: {len(plan.configs) - len(outcome.failed)} of {len(plan.configs)} runs finished "
-              f"in {outcome.seconds:.0f} s ({outcome.jobs} at a time, {plural(outcome.threads, 'torch thread')} each)")
+              f"in {outcome.seconds:.0f} s ({where})")
         for line in progress.sharing_lines(plan.configs, runs_dir, plan.stop, before):
             print(line)
     tables = collect(manifest.sweep_run_dirs(plan, runs_dir), plan.stop, out)
@@ -68,3 +78,24 @@ def sweep(args) -> int:
         raise PrunelabError(f"{len(outcome.failed)} of {len(plan.configs)} runs failed (first: {first}); "
                             f"rerun the same command to resume")
     return 0
+
+
+def check_executor(args) -> None:
+    if args.executor == "ray" and args.jobs is not None:
+        raise PrunelabError("--jobs is for the local executor; on Ray each run reserves --threads CPUs "
+                            "and the cluster's CPUs decide how many run at once")
+    if args.executor != "ray" and args.address is not None:
+        raise PrunelabError("--address needs --executor ray")
+
+
+def run_on_ray(plan, runs_dir, args):
+    """The Ray executor's outcome, its sweep.json entry and the words for the summary line."""
+    from prunelab.sweeps.progress import plural
+    from prunelab.sweeps.ray_executor import run_sweep_on_ray
+
+    outcome = run_sweep_on_ray(plan, runs_dir, args.address, threads=args.threads or 1, log=log)
+    execution = {"executor": "ray", "nodes": outcome.nodes, "cpus": outcome.cpus, "threads_per_job": outcome.threads,
+                 "seconds": round(outcome.seconds, 1), "failed": len(outcome.failed)}
+    where = (f"Ray: {plural(outcome.nodes, 'node')}, {plural(outcome.cpus, 'CPU')}, "
+             f"{plural(outcome.threads, 'torch thread')} per run")
+    return outcome, execution, where

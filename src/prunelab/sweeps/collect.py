@@ -18,6 +18,7 @@ from pathlib import Path
 from prunelab.foundations.files import write_text
 from prunelab.runs.config import load_toml
 from prunelab.runs.config import flatten as flatten_settings
+from prunelab.sweeps.hosts import read_host
 from prunelab.training.metrics import read_rows
 
 STAGES = ("dense", "pruned", "quantized")
@@ -42,6 +43,8 @@ def run_row(run: Path, stop: str) -> dict:
     for stage in STAGES:
         if (run / stage).is_symlink() or (run / stage).exists():
             row[f"{stage}_stage"] = Path(os.readlink(run / stage)).name if (run / stage).is_symlink() else stage
+            if (host := read_host(run / stage)) is not None:  # only the Ray executor records hosts
+                row[f"{stage}_host"] = host
     row.update(flatten({k: v for k, v in summary.items() if k not in ("model", "dataset", "seed")}))
     for layer in summary.get("pruned", {}).get("layers", [])[:-1]:  # the last row is the total
         row[f"pruned_density_{layer['layer'].replace('.', '_')}"] = layer["density"]
