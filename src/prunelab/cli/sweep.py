@@ -34,6 +34,7 @@ def parse_overrides(items: list[str]) -> dict:
 def sweep(args) -> int:
     from pathlib import Path
 
+    from prunelab.foundations.files import exclusive_lock
     from prunelab.runs.pipeline import default_runs_dir
     from prunelab.sweeps import manifest, progress
     from prunelab.sweeps.collect import collect
@@ -50,17 +51,17 @@ def sweep(args) -> int:
     out = Path(args.output) if args.output else manifest.output_dir(plan, runs_dir)
     execution, outcome = None, None
     if not args.collect_only:
-        before = progress.finished_stages(plan.configs, runs_dir, plan.stop)
         log(f"sweep {plan.name}: {len(plan.configs)} runs up to stage '{plan.stop}' in {runs_dir}")
         outcome = run_sweep(plan, runs_dir, args.jobs, log=log, threads=args.threads)
         execution = {"jobs": outcome.jobs, "threads_per_job": outcome.threads, "seconds": round(outcome.seconds, 1),
                      "failed": len(outcome.failed)}
         print(f"sweep {plan.name}: {len(plan.configs) - len(outcome.failed)} of {len(plan.configs)} runs finished "
               f"in {outcome.seconds:.0f} s ({outcome.jobs} at a time, {plural(outcome.threads, 'torch thread')} each)")
-        for line in progress.sharing_lines(plan.configs, runs_dir, plan.stop, before):
+        for line in progress.sharing_lines(plan.configs, runs_dir, plan.stop, outcome.trained):
             print(line)
-    tables = collect(manifest.sweep_run_dirs(plan, runs_dir), plan.stop, out)
-    manifest.write_manifest(out, plan, runs_dir, execution)
+    with exclusive_lock(out / ".collect.lock"):  # two sweeps ending at once take turns with the tables
+        tables = collect(manifest.sweep_run_dirs(plan, runs_dir), plan.stop, out)
+        manifest.write_manifest(out, plan, runs_dir, execution)
     print(f"collected {tables['finished']} finished of {tables['count']} runs into {out}/ "
           f"(runs.csv, epochs.csv, results.sqlite)")
     if outcome is not None and outcome.failed:

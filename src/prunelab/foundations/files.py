@@ -11,6 +11,11 @@ from pathlib import Path
 
 from prunelab.errors import PrunelabError
 
+try:
+    import fcntl
+except ImportError:  # POSIX only; elsewhere processes must not share a folder at once
+    fcntl = None
+
 
 @contextlib.contextmanager
 def atomic_open(path, mode="wb"):
@@ -50,3 +55,26 @@ def write_json(path, value) -> None:
 def _remove_quietly(path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path, on_wait=None):
+    """Hold an exclusive flock on `path` (created if needed) for the block; `on_wait()` is called
+    once when another process holds it. The lock goes with the file, so a killed holder frees it."""
+    if fcntl is None:
+        yield
+        return
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")
+    except OSError as exc:
+        raise PrunelabError(f"could not create lock file {path}: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

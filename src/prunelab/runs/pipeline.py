@@ -16,7 +16,7 @@ import torch
 from prunelab import data, models
 from prunelab.compress import unpack_model
 from prunelab.compression import CompressedModel
-from prunelab.foundations.files import write_json, write_text
+from prunelab.foundations.files import exclusive_lock, write_json, write_text
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
 from prunelab.runs import stages
@@ -24,11 +24,6 @@ from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_settings, to_toml
 from prunelab.training.device import pick_device
 from prunelab.training.loop import evaluate
-
-try:
-    import fcntl
-except ImportError:  # POSIX only; on Windows parallel workers must not share stages
-    fcntl = None
 
 RUNS_ENV = "PRUNELAB_RUNS_DIR"
 STAGES = ("dense", "pruned", "quantized")
@@ -91,17 +86,9 @@ def link(run: Path, name: str, target: Path) -> None:
 def stage_lock(directory: Path, log=print):
     """Hold `<stage dir>.lock` while a stage runs: parallel sweep workers that need the same stage
     (runs sharing a dense model) take turns, so one trains it and the others then reuse it."""
-    if fcntl is None:
-        yield
-        return
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{directory}.lock", "a") as handle:  # the lock goes when the file closes
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"{directory.name.split('-')[0]}: waiting, another process is working on {directory}")
-            fcntl.flock(handle, fcntl.LOCK_EX)
+    waiting = f"{directory.name.split('-')[0]}: waiting, another process is working on {directory}"
+    with exclusive_lock(f"{directory}.lock", lambda: log(waiting)):
         yield
 
 
@@ -120,22 +107,20 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     seconds = {"data": time.perf_counter() - began}
     dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
     stop = furthest_finished(config, runs_dir, stop)
-    link(run, "dense", dense_dir)
-    with stage_lock(dense_dir, log):
-        dense = stages.train_dense(config, splits, dense_dir, device, log)
+    trained = []  # the stage directories this call computed (not reused): what a sweep counts
+    stage = lambda name, directory, compute: run_stage(run, name, Path(directory), compute, trained, log)
+    dense = stage("dense", dense_dir, lambda: stages.train_dense(config, splits, dense_dir, device, log))
     seconds["dense"] = dense["seconds"]
     pruned = None
     if stop != "dense":
-        link(run, "pruned", pruned_dir)
-        with stage_lock(pruned_dir, log):
-            pruned = stages.train_pruned(config, splits, dense_dir, pruned_dir, device, log)
+        pruned = stage("pruned", pruned_dir,
+                       lambda: stages.train_pruned(config, splits, dense_dir, pruned_dir, device, log))
         seconds["pruned"] = pruned["seconds"]
     quantized = None
     if stop == "all":
         quantized_dir = stage_dir(config, runs_dir, "quantized")
-        link(run, "quantized", quantized_dir)
-        with stage_lock(quantized_dir, log):
-            quantized = train_quantized(config, splits, dense_dir, pruned_dir, quantized_dir, device, log)
+        quantized = stage("quantized", quantized_dir, lambda: train_quantized(
+            config, splits, dense_dir, pruned_dir, quantized_dir, device, log))
         seconds["quantized"] = quantized["seconds"]
     summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds)
     if quantized is not None:
@@ -145,7 +130,17 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
         log("test set, once, after choosing on validation: " + ", ".join(
             f"{stage} {100 * r['test_accuracy']:.2f}%" for stage, r in summary["final_test"].items()))
     write_json(run / "summary.json", summary)
-    return {**summary, "run_dir": str(run)}
+    return {**summary, "run_dir": str(run), "trained": trained}
+
+
+def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log) -> dict:
+    """Link the run to the stage and compute it under the stage's lock; note it in `trained` when
+    it was not finished before (only the process holding the lock can know it computed it)."""
+    link(run, name, directory)
+    with stage_lock(directory, log):
+        if stages.finished(directory) is None:
+            trained.append(str(directory))
+        return compute()
 
 
 def furthest_finished(config: RunConfig, runs_dir: Path, stop: str) -> str:

@@ -13,8 +13,10 @@ import io
 import json
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
+from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_text
 from prunelab.runs.config import load_toml
 from prunelab.runs.config import flatten as flatten_settings
@@ -80,9 +82,21 @@ def sql_type(values) -> str:
 
 
 def write_sqlite(path: Path, tables: dict[str, list[dict]]) -> None:
-    """A fresh database, built beside the old one and renamed over it (readers never see half)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
+    """A fresh database, built beside the old one and renamed over it (readers never see half).
+    The temporary file has a name of its own, so two collections at once cannot delete each other's."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        fill_sqlite(temporary, tables)
+        os.replace(temporary, path)
+    except (OSError, sqlite3.Error) as exc:
+        raise PrunelabError(f"could not write {path}: {exc}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def fill_sqlite(temporary: Path, tables: dict[str, list[dict]]) -> None:
     with sqlite3.connect(temporary) as db:
         for table, rows in tables.items():
             names = columns(rows) or ["run"]  # an empty table still has its key column
@@ -92,7 +106,6 @@ def write_sqlite(path: Path, tables: dict[str, list[dict]]) -> None:
             marks = ", ".join("?" * len(names))
             db.executemany(f'INSERT INTO "{table}" VALUES ({marks})', [[row.get(n) for n in names] for row in rows])
     db.close()
-    os.replace(temporary, path)
 
 
 def collect(run_dirs: list[Path], stop: str, out_dir: Path) -> dict:

@@ -25,6 +25,7 @@ class Outcome:
     threads: int
     seconds: float = 0.0
     failed: dict = field(default_factory=dict)  # run index -> one-line error
+    trained: set = field(default_factory=set)  # stage directories this sweep computed (not another process)
 
 
 def available_cores() -> int:
@@ -81,12 +82,13 @@ def run_here(sweep, runs_dir, order, progress, outcome) -> None:
 def run_in_order(sweep, runs_dir, order, progress, outcome) -> None:
     for index in order:
         try:
-            pipeline.execute(sweep.configs[index], runs_dir, log=lambda m, i=index: progress.message(i, m),
-                             stop=sweep.stop)
+            result = pipeline.execute(sweep.configs[index], runs_dir, log=lambda m, i=index: progress.message(i, m),
+                                      stop=sweep.stop)
         except Exception as exc:  # one bad run must not cost the others; KeyboardInterrupt stops all
             outcome.failed[index] = one_line(exc)
             progress.finish(index, outcome.failed[index])
         else:
+            outcome.trained.update(result["trained"])
             progress.finish(index)
 
 
@@ -105,6 +107,8 @@ def run_parallel(sweep, runs_dir, order, progress, outcome) -> None:
                     error = future.exception()
                     if error is not None:
                         outcome.failed[index] = one_line(error)
+                    else:
+                        outcome.trained.update(future.result())
                     progress.finish(index, outcome.failed.get(index))
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -146,8 +150,9 @@ def start_worker(threads: int, messages) -> None:
     sys.stderr = _NotATerminal(sys.stderr)
 
 
-def work(index: int, config, runs_dir: str, stop: str) -> None:
-    pipeline.execute(config, runs_dir, log=lambda m: _messages.put((index, m)), stop=stop)
+def work(index: int, config, runs_dir: str, stop: str) -> list[str]:
+    """Run one; return the stage directories it computed."""
+    return pipeline.execute(config, runs_dir, log=lambda m: _messages.put((index, m)), stop=stop)["trained"]
 
 
 def one_line(error: BaseException) -> str:
