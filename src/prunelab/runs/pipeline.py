@@ -19,7 +19,7 @@ from prunelab.compression import CompressedModel
 from prunelab.foundations.files import exclusive_lock, write_json, write_text
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
-from prunelab.runs import stages
+from prunelab.runs import record, stages
 from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_settings, to_toml
 from prunelab.training.device import pick_device
@@ -147,7 +147,7 @@ def furthest_finished(config: RunConfig, runs_dir: Path, stop: str) -> str:
     """`stop`, or further where later stages of this run are already finished: a run asked to stop
     early (a sweep that needs only pruned models) keeps, in its summary, the stages it has."""
     for later, stage in (("all", "quantized"), ("pruned", "pruned")):
-        if STOPS.index(later) > STOPS.index(stop) and (stage_dir(config, runs_dir, stage) / "result.json").exists():
+        if STOPS.index(later) > STOPS.index(stop) and stages.finished(stage_dir(config, runs_dir, stage)) is not None:
             return later
     return stop
 
@@ -160,7 +160,7 @@ def final_test(config: RunConfig, run: Path, stop: str, device, splits) -> dict:
     results = {}
     for stage in STAGES[:STOPS.index(stop) + 1]:
         if stage == "quantized":
-            model = unpack_model(CompressedModel.read(run / stage / FILE_NAME))
+            model = unpack_model(CompressedModel.read(record.verified_file(run / stage, FILE_NAME)))
         else:
             model = stages.load_model(config, run / stage, "cpu")
         results[stage] = evaluate(model.to(device), images, labels)

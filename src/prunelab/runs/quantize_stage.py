@@ -15,10 +15,9 @@ from prunelab import models
 from prunelab.compress import compaction_summary, pack_model, unpack_model
 from prunelab.compression import CompressedModel, storage_table
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import write_json
 from prunelab.pruning.mask import Mask
-from prunelab.runs import checkpoint
-from prunelab.runs.stages import epoch_generator, finished, load_model
+from prunelab.runs import checkpoint, record
+from prunelab.runs.stages import epoch_generator, load_model, reusable
 from prunelab.training.distill import distillation_loss
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.masking import MaskEnforcer
@@ -31,8 +30,7 @@ FILE_NAME = "model.plc"
 
 def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir: Path, device, log) -> dict:
     stage_dir = Path(stage_dir)
-    if (done := finished(stage_dir)) is not None:
-        log(f"quantized: reusing {stage_dir}")
+    if (done := reusable(stage_dir, "quantized", log)) is not None:
         return done
     q = config.quantize
     model = load_model(config, pruned_dir, device)
@@ -77,7 +75,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     result = {**from_file, "before_finetuning": before, "retrained": retrained, "seconds": seconds, "file_bytes": file_bytes,
               "dense_bytes": dense_bytes, "ratio": dense_bytes / file_bytes, "table": storage_table(compressed),
               "compaction": compaction_summary(compressed)}
-    write_json(stage_dir / "result.json", result)
+    record.write_result(stage_dir, result, inputs=[dense_dir, pruned_dir])
     (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import torch
 
-from prunelab.foundations.files import write_json
 from prunelab.pruning import variational
 from prunelab.pruning.mask import Mask
-from prunelab.runs import checkpoint
+from prunelab.runs import checkpoint, record
 from prunelab.runs.stages import epoch_generator, load_model
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.metrics import MetricsLog
@@ -52,6 +51,6 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     checkpoint.save(stage_dir / "model.pt", plain.state_dict())
     mask.save(stage_dir / "mask.pt")
     result = {**evaluate(plain, splits.test_images, splits.test_labels), "seconds": seconds, "sparsity": mask.sparsity()}
-    write_json(stage_dir / "result.json", result)
+    record.write_result(stage_dir, result, inputs=[dense_dir])
     (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
