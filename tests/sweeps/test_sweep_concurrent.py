@@ -6,6 +6,8 @@ import sqlite3
 import threading
 import time
 
+import pytest
+
 from sweep_helpers import cli, fake_run
 
 from prunelab.runs.pipeline import stage_dir, stage_lock
@@ -73,3 +75,18 @@ def test_two_sweeps_at_once_count_only_what_each_trained(mnist, tmp_path, capsys
     table = next((runs / "sweeps").iterdir()) / "results.sqlite"
     with sqlite3.connect(table) as db:
         assert db.execute("SELECT COUNT(*) FROM runs WHERE status = 'finished'").fetchone() == (2,)
+
+
+def test_a_cut_summary_is_a_damaged_run_in_the_table_and_a_named_file_in_reports(tmp_path):
+    from prunelab.errors import PrunelabError
+    from prunelab.reporting.base import load_record
+
+    good = fake_run(tmp_path / "runs", [0.9, 0.95])
+    cut = fake_run(tmp_path / "runs", [0.9, 0.95], **{"prune__sparsity": 0.5})
+    (cut / "summary.json").write_text('{"model": "lenet5", "dense": {"test_acc')
+    tables = collect([good, cut], "pruned", tmp_path / "tables")
+    assert tables["finished"] == 1 and tables["count"] == 2
+    with sqlite3.connect(tmp_path / "tables" / "results.sqlite") as db:
+        assert db.execute("SELECT status FROM runs ORDER BY run").fetchall() == [("finished",), ("damaged",)]
+    with pytest.raises(PrunelabError, match=rf"summary {cut / 'summary.json'} is damaged"):
+        load_record(cut)

@@ -52,6 +52,18 @@ def write_json(path, value) -> None:
     write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
 
 
+def read_json_file(path, what: str = "file"):
+    """A JSON file's value; None when it does not exist; a one-line error naming a damaged one."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "cut short or not JSON"
+        raise PrunelabError(f"{what} {path} is damaged ({reason}); delete it and rerun the run") from None
+
+
 def _remove_quietly(path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)

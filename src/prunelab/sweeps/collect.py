@@ -10,14 +10,13 @@ underscores (`prune_sparsity`, `pruned_test_accuracy`) so SQL needs no quoting:
 
 import csv
 import io
-import json
 import os
 import sqlite3
 import tempfile
 from pathlib import Path
 
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import write_text
+from prunelab.foundations.files import read_json_file, write_text
 from prunelab.runs.config import load_toml
 from prunelab.runs.config import flatten as flatten_settings
 from prunelab.training.metrics import read_rows
@@ -34,9 +33,14 @@ def flatten(values: dict) -> dict:
 def run_row(run: Path, stop: str) -> dict:
     """One row: the run's name, status, settings, stage directories and summary numbers."""
     row = {"run": run.name}
-    summary_path = run / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    row["status"] = "finished" if DONE_WHEN[stop] in summary else "unfinished"
+    try:
+        summary = read_json_file(run / "summary.json", "summary") or {}
+        row["status"] = "finished" if DONE_WHEN[stop] in summary else "unfinished"
+    except PrunelabError:  # cut short by a crash: the run is redone by the next sweep
+        summary = {}
+        row["status"] = "damaged"
+    if not isinstance(summary, dict):
+        summary, row["status"] = {}, "damaged"
     if (run / "config.toml").exists():
         settings = load_toml(run / "config.toml").to_dict()
         settings.pop("device")
