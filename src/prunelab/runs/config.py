@@ -184,10 +184,15 @@ def non_default(values: dict, defaults: dict) -> dict:
     return different
 
 
-def stage_settings(config: RunConfig, stage: str) -> dict:
-    """Only what a stage's output depends on, so runs that differ later share the stage."""
+def stage_settings(config: RunConfig, stage: str, data_content: str = "") -> dict:
+    """Only what a stage's output depends on, so runs that differ later share the stage. The data
+    is named by its content, not its folder: `data_content` is "" for the dataset as published and
+    a checksum for other data (pipeline.data_content), wherever it was read from."""
     values = config.to_dict()
-    dense = {"model": values["model"], "seed": values["seed"], "data": values["data"], "train": values["train"]}
+    data = {k: v for k, v in values["data"].items() if k != "data_dir"}
+    if data_content:
+        data["content"] = data_content
+    dense = {"model": values["model"], "seed": values["seed"], "data": data, "train": values["train"]}
     if stage == "dense":
         return dense
     if stage == "pruned":

@@ -6,6 +6,7 @@ dense model once).
 """
 
 import contextlib
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ import torch
 from prunelab import data, models
 from prunelab.compress import unpack_model
 from prunelab.compression import CompressedModel
+from prunelab.data.fetch import OFFICIAL_SHA256
+from prunelab.data.folder import read_idx_folder
+from prunelab.data.splits import STANDARD_COUNTS
+from prunelab.errors import PrunelabError
 from prunelab.foundations.files import exclusive_lock, write_json, write_text
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
@@ -59,8 +64,28 @@ def run_dir(config: RunConfig, runs_dir: Path) -> Path:
 
 
 def stage_dir(config: RunConfig, runs_dir: Path, stage: str) -> Path:
-    changed = non_default(stage_settings(config, stage), stage_settings(RunConfig(), stage))
+    content = data_content(config)
+    changed = non_default(stage_settings(config, stage, content), stage_settings(RunConfig(), stage))
     return Path(runs_dir) / "stages" / f"{stage}-{settings_hash(changed)}"
+
+
+def data_content(config: RunConfig) -> str:
+    """"" when the run trains on the published dataset (from the cache, or the same bytes from a
+    folder); otherwise the checksum of the folder's data, so that stages follow the data itself."""
+    if not config.data.data_dir:
+        return ""
+    folder = Path(config.data.data_dir).expanduser().resolve()
+    try:
+        signature = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()))
+    except OSError as exc:
+        raise PrunelabError(f"data folder {folder} cannot be read: {exc.strerror or exc}") from None
+    content = _folder_sha256(str(folder), signature)
+    return "" if OFFICIAL_SHA256.get(config.data.dataset) == content else content
+
+
+@functools.lru_cache(maxsize=8)  # a sweep names its stages many times; the folder is read once
+def _folder_sha256(folder: str, signature: tuple) -> str:
+    return read_idx_folder(folder, STANDARD_COUNTS).sha256()
 
 
 def prepare_data(config: RunConfig, splits) -> TensorSplits:
