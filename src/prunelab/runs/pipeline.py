@@ -25,8 +25,9 @@ from prunelab.foundations.files import exclusive_lock, write_json, write_text
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
 from prunelab.runs import record, stages
-from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_settings, to_toml
+from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
+from prunelab.runs.validate import validate
 from prunelab.training.device import pick_device
 from prunelab.training.loop import evaluate
 
@@ -119,7 +120,7 @@ def stage_lock(directory: Path, log=print):
 
 def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> dict:
     """Run the stages up to `stop` (reusing finished ones), write summary.json and return it."""
-    models.build(config.model)  # fail fast on an unknown model
+    validate(config)  # every setting, before anything is written or trained
     runs_dir = Path(runs_dir or default_runs_dir())
     run = run_dir(config, runs_dir)
     run.mkdir(parents=True, exist_ok=True)

@@ -22,10 +22,10 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from prunelab.cli.settings import validate
 from prunelab.errors import PrunelabError
 from prunelab.runs.config import RunConfig, flatten, load_toml, read_toml, set_value
 from prunelab.runs.pipeline import STOPS, run_name
+from prunelab.runs.validate import validate
 TOP_KEYS = {"base", "grid", "runs", "stop"}
 
 
