@@ -17,6 +17,8 @@ def register_sweep(parser):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a base setting of every run, e.g. --set data.dataset=fashion-mnist")
     parser.add_argument("--output", help="folder for the tables (default: <runs-dir>/sweeps/<sweep name>)")
+    parser.add_argument("--max-runs", type=int, default=None,
+                        help="allow a sweep of more runs than the usual limit (1000)")
     parser.add_argument("--collect-only", action="store_true", help="rebuild the tables from disk, train nothing")
     parser.set_defaults(handler=sweep)
 
@@ -46,7 +48,11 @@ def sweep(args) -> int:
         raise PrunelabError(f"--jobs must be at least 1, got {args.jobs}")
     if args.threads is not None and args.threads < 1:
         raise PrunelabError(f"--threads must be at least 1, got {args.threads}")
-    plan = load_sweep(args.config, parse_overrides(args.set))
+    from prunelab.sweeps.spec import MAX_RUNS
+
+    if args.max_runs is not None and args.max_runs < 1:
+        raise PrunelabError(f"--max-runs must be at least 1, got {args.max_runs}")
+    plan = load_sweep(args.config, parse_overrides(args.set), args.max_runs or MAX_RUNS)
     runs_dir = Path(args.runs_dir or default_runs_dir())
     out = Path(args.output) if args.output else manifest.output_dir(plan, runs_dir)
     execution, outcome = None, None
