@@ -223,9 +223,9 @@ def decompress(args):
     from prunelab.compression import CompressedModel, file_parts, storage_table
     from prunelab.export import export as write_model
 
+    compressed = CompressedModel.read(args.file)  # first: it refuses a FIFO or a device, which open() would not
     with open(args.file, "rb") as handle:
         version = int.from_bytes(handle.read(10)[8:10], "little")
-    compressed = CompressedModel.read(args.file)
     model = unpack_model(compressed)
     floats = sorted({bits for layer in compressed.layers for bits in (layer.float_bits, layer.bias_bits)},
                     reverse=True) or [32]

@@ -9,7 +9,6 @@ Every section carries its length and a CRC-32, and the reader refuses any damage
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -85,10 +84,10 @@ class CompressedModel:
 
     @classmethod
     def read(cls, path) -> CompressedModel:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise PrunelabError(f"could not read {path}: {exc.strerror or exc}") from exc
+        from prunelab.compression.fileformat import MAX_FILE_BYTES
+        from prunelab.foundations.files import read_regular
+
+        data = read_regular(path, MAX_FILE_BYTES, "compressed model file")
         try:
             return cls.from_bytes(data)
         except PrunelabError as exc:

@@ -6,6 +6,7 @@ A crash or a full disk mid-write leaves the old file (or no file), never a trunc
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -50,6 +51,28 @@ def write_text(path, text: str) -> None:
 
 def write_json(path, value) -> None:
     write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def read_regular(path, limit: int, what: str = "file") -> bytes:
+    """A regular file's bytes, at most `limit` of them. A FIFO (which would block), a device such as
+    /dev/zero (which never ends) or a folder is refused by what it is, not read."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # opening a FIFO must not wait
+    except OSError as exc:
+        raise PrunelabError(f"could not read {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or other special file"
+            raise PrunelabError(f"{path} is {kind}, not a regular file")
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise PrunelabError(f"could not read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise PrunelabError(f"{path} is larger than a {what} can be ({limit:,} bytes at most)")
+    return data
 
 
 def read_json_file(path, what: str = "file"):

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import write_bytes
+from prunelab.foundations.files import read_regular, write_bytes
 
 
 def save(path, value) -> None:
@@ -15,11 +15,15 @@ def save(path, value) -> None:
     write_bytes(path, buffer.getvalue())
 
 
+MAX_BYTES = 1 << 30  # a checkpoint of these models is a few MB
+
+
 def load(path):
+    if not Path(path).exists() and not Path(path).is_symlink():
+        raise PrunelabError(f"{path} does not exist")
+    data = read_regular(path, MAX_BYTES, "checkpoint")  # a FIFO or /dev/zero would hang torch.load
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise PrunelabError(f"{path} does not exist") from None
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged file
         raise PrunelabError(f"{path} is unreadable ({type(exc).__name__}); delete it to redo this stage") from None
 
