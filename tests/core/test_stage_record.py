@@ -104,3 +104,18 @@ def test_leftover_temporary_files_go_when_the_stage_reruns(finished_run):
     (dense / ".model.pt.abc.tmp").write_bytes(b"cut short")
     again(runs)
     assert not list(dense.glob("*.tmp"))
+
+
+def test_a_kill_after_the_last_epoch_resumes_with_a_true_message(mnist, tmp_path, monkeypatch):
+    real = record.write_result
+
+    def killed_before_the_result(stage_dir, *args, **kwargs):
+        raise KeyboardInterrupt  # after the last epoch's checkpoint, before result.json
+
+    monkeypatch.setattr(record, "write_result", killed_before_the_result)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.execute(tiny_config(**CONFIG), tmp_path, log=lambda m: None)
+    monkeypatch.setattr(record, "write_result", real)
+    summary, messages = again(tmp_path)
+    assert "dense: resuming after epoch 1 of 1" in messages  # was "resuming at epoch 2" (of 1)
+    assert summary["trained"] and (Path(summary["run_dir"]) / "dense" / "result.json").exists()

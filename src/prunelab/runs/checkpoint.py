@@ -28,10 +28,10 @@ def load(path):
         raise PrunelabError(f"{path} is unreadable ({type(exc).__name__}); delete it to redo this stage") from None
 
 
-def resume(stage_dir, model, optimizer, log, label: str, name: str = "checkpoint.pt"):
+def resume(stage_dir, model, optimizer, log, label: str, name: str = "checkpoint.pt", epochs: int | None = None):
     """Load the stage's last per-epoch checkpoint into model and optimizer, if there is one.
 
-    Returns the whole checkpoint (for stage-specific extras) or None when starting fresh.
+    `epochs`: the stage's total, for the message. Returns the whole checkpoint (for stage-specific extras) or None when starting fresh.
     """
     path = Path(stage_dir) / name
     if not path.exists():
@@ -39,5 +39,7 @@ def resume(stage_dir, model, optimizer, log, label: str, name: str = "checkpoint
     state = load(path)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    log(f"{label}: resuming at epoch {state['epoch'] + 1}")
+    # the checkpoint counts finished epochs: after the last one only the stage's ending is left
+    total = f" of {epochs}" if epochs is not None else ""
+    log(f"{label}: resuming after epoch {state['epoch']}{total}")
     return state

@@ -43,7 +43,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     log(f"quantized (k-means, before fine-tuning): test accuracy {before['test_accuracy']:.4f}")
     optimizer = CentroidOptimizer(model, shared, q.lr, q.momentum)
     start, seconds = 0, time.perf_counter() - began
-    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized", epochs=q.epochs)
     if state:
         shared.load_state(state["centroids"], model)
         start, seconds = state["epoch"], state["seconds"]
@@ -94,7 +94,8 @@ def retrain_masked(config, splits, model, mask, stage_dir: Path, log, teacher=No
     optimizer = torch.optim.SGD(model.parameters(), lr=q.retrain_lr, momentum=0.9)
     enforcer = MaskEnforcer(model, mask)
     loss_fn = distillation_loss(teacher, q.retrain_distill, config.prune.temperature) if teacher is not None else None
-    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized (masked retraining)", "retrain.pt")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized (masked retraining)", "retrain.pt",
+                              epochs=q.retrain_epochs)
     for epoch in range(state["epoch"] if state else 0, q.retrain_epochs):
         set_lr(optimizer, lr_at(epoch, q.retrain_epochs, q.retrain_lr, "cosine"))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,

@@ -62,7 +62,7 @@ def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
     model = models.build(config.model).to(device)
     hp = config.train
     optimizer = torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-    state = checkpoint.resume(stage_dir, model, optimizer, log, "dense")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "dense", epochs=hp.epochs)
     start, seconds = (state["epoch"], state["seconds"]) if state else (0, 0.0)
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     for epoch in range(start, hp.epochs):
@@ -151,7 +151,7 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
         model.load_state_dict(state["model"])
         mask = Mask(state["mask"])
         first_phase, first_epoch, rows, seconds = state["phase"], state["epoch"], state["rows"], state["seconds"]
-        log(f"pruned: resuming at round {first_phase + 1}, epoch {first_epoch + 1}")
+        log(f"pruned: resuming after round {first_phase + 1}, epoch {first_epoch} of {p.epochs}")
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=rows)
     steps_per_epoch = -(-len(splits.train_images) // p_batch(config))
     plan = phases(config, steps_per_epoch)

@@ -24,7 +24,7 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     p = config.prune
     model = variational.make_variational(load_model(config, dense_dir, device))
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
-    state = checkpoint.resume(stage_dir, model, optimizer, log, "pruned (svd)")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "pruned (svd)", epochs=p.epochs)
     start, seconds = (state["epoch"], state["seconds"]) if state else (0, 0.0)
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     count = len(splits.train_images)
