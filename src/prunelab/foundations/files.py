@@ -22,8 +22,11 @@ except ImportError:  # POSIX only; elsewhere processes must not share a folder a
 def atomic_open(path, mode="wb"):
     """Yield a file object; on clean exit the file replaces ``path`` in one rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:  # a read-only or full folder fails here already
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise PrunelabError(f"could not write {path}: {exc.strerror or exc}") from None
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a result file should be readable like any other
         with os.fdopen(fd, mode) as handle:
@@ -47,6 +50,27 @@ def write_bytes(path, data: bytes) -> None:
 def write_text(path, text: str) -> None:
     with atomic_open(path, "w") as handle:
         handle.write(text)
+
+
+def write_text_if_changed(path, text: str) -> None:
+    """Write only when the content differs: showing a finished run again needs no writes (and so
+    works in a read-only folder)."""
+    path = Path(path)
+    try:
+        if path.is_file() and path.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    write_text(path, text)
+
+
+def make_dir(path) -> Path:
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PrunelabError(f"could not create folder {path}: {exc.strerror or exc}") from None
+    return path
 
 
 def write_json(path, value) -> None:

@@ -7,6 +7,7 @@ dense model once).
 
 import contextlib
 import functools
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from prunelab.data.fetch import OFFICIAL_SHA256
 from prunelab.data.folder import read_idx_folder
 from prunelab.data.splits import STANDARD_COUNTS
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import exclusive_lock, write_json, write_text
+from prunelab.foundations.files import exclusive_lock, make_dir, write_text_if_changed
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
 from prunelab.runs import record, stages
@@ -102,10 +103,15 @@ def prepare_data(config: RunConfig, splits) -> TensorSplits:
 
 
 def link(run: Path, name: str, target: Path) -> None:
-    path = run / name
-    if path.is_symlink() or path.exists():
-        path.unlink()
-    path.symlink_to(os.path.relpath(target, run))
+    path, relative = run / name, os.path.relpath(target, run)
+    if path.is_symlink() and os.readlink(path) == relative:
+        return  # already there: a finished run is shown again without writing
+    try:
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        path.symlink_to(relative)
+    except OSError as exc:
+        raise PrunelabError(f"could not link {path}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
@@ -123,8 +129,8 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     validate(config)  # every setting, before anything is written or trained
     runs_dir = Path(runs_dir or default_runs_dir())
     run = run_dir(config, runs_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    write_text(run / "config.toml", to_toml(config))
+    make_dir(run)
+    write_text_if_changed(run / "config.toml", to_toml(config))
     device = pick_device(config.device)
     log(f"run directory: {run}  (device: {device})")
     began = time.perf_counter()
@@ -155,7 +161,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
         summary["final_test"] = final_test(config, run, stop, device, loaded)
         log("test set, once, after choosing on validation: " + ", ".join(
             f"{stage} {100 * r['test_accuracy']:.2f}%" for stage, r in summary["final_test"].items()))
-    write_json(run / "summary.json", summary)
+    write_summary(run / "summary.json", summary)
     return {**summary, "run_dir": str(run), "trained": trained}
 
 
@@ -163,10 +169,24 @@ def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log
     """Link the run to the stage and compute it under the stage's lock; note it in `trained` when
     it was not finished before (only the process holding the lock can know it computed it)."""
     link(run, name, directory)
+    if stages.finished(directory) is not None:  # reused: no lock needed, so no write either
+        return compute()
     with stage_lock(directory, log):
         if stages.finished(directory) is None:
             trained.append(str(directory))
         return compute()
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    """summary.json, unless the one there says the same apart from this invocation's timings (a
+    finished run shown again, perhaps in a read-only folder, writes nothing)."""
+    untimed = lambda value: {k: v for k, v in value.items() if k != "seconds"}
+    try:
+        if untimed(json.loads(path.read_text())) == untimed(json.loads(json.dumps(summary))):
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
+    write_text_if_changed(path, json.dumps(summary, indent=2) + "\n")
 
 
 def furthest_finished(config: RunConfig, runs_dir: Path, stop: str) -> str:
