@@ -11,7 +11,9 @@ import concurrent.futures as futures
 import multiprocessing
 import os
 import queue
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -96,7 +98,7 @@ def run_parallel(sweep, runs_dir, order, progress, outcome) -> None:
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     with futures.ProcessPoolExecutor(outcome.jobs, mp_context=context, initializer=start_worker,
-                                     initargs=(outcome.threads, messages)) as pool:
+                                     initargs=(outcome.threads, messages, os.getpid())) as pool:
         pending = {pool.submit(work, i, sweep.configs[i], str(runs_dir), sweep.stop): i for i in order}
         try:
             while pending:
@@ -141,10 +143,33 @@ class _NotATerminal:
         return getattr(self.stream, name)
 
 
-def start_worker(threads: int, messages) -> None:
+def die_with_parent(parent: int, interval: float = 0.5) -> None:
+    """End this worker when the sweep process that started it goes, even by SIGKILL (which runs no
+    clean-up there): Linux is asked for SIGKILL on the parent's death, and a watcher thread also
+    polls for it (other systems, and a parent whose spawning thread ended early)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it went before the request was made
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def start_worker(threads: int, messages, parent: int | None = None) -> None:
     import torch
 
     global _messages
+    if parent is not None:
+        die_with_parent(parent)
     _messages = messages
     torch.set_num_threads(threads)
     sys.stderr = _NotATerminal(sys.stderr)
