@@ -90,6 +90,7 @@ def unpack_model(compressed: CompressedModel) -> torch.nn.Module:
     dropped units get zero weights and biases (they output zero, and nothing reads them)."""
     model = models.build(compressed.model)
     params = dict(model.named_parameters())
+    check_layer_order(compressed, params)
     loaded = set()
     with torch.no_grad():
         for name, (weight, bias) in original_layers(compressed).items():
@@ -160,7 +161,18 @@ def compaction_summary(compressed: CompressedModel) -> dict:
     return compaction(compressed).summary(g.trace(unpack_model(compressed)))
 
 
+def check_layer_order(compressed: CompressedModel, params: dict) -> None:
+    """The layers must come in the architecture's order: the format has one encoding per model."""
+    order = [name.removesuffix(".weight") for name in params if name.endswith(".weight")]
+    stored = [layer.name for layer in compressed.layers if layer.name in order]
+    if [name for name in order if name in stored] != stored:
+        raise PrunelabError(f"the file's layers ({', '.join(stored)}) are not in {compressed.model}'s order "
+                            f"({', '.join(n for n in order if n in stored)})")
+
+
 def _copy(params: dict, name: str, array, loaded: set) -> None:
+    if name in loaded:
+        raise PrunelabError(f"compressed file gives '{name}' twice")
     if name not in params:
         raise PrunelabError(f"compressed file has '{name}', which model does not have")
     if tuple(params[name].shape) != tuple(array.shape):

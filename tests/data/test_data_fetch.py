@@ -1,6 +1,7 @@
 """fetch/load end to end on tiny datasets: folder source, cache reuse, and the failure report."""
 
 import gzip
+import importlib
 import shutil
 
 import pytest
@@ -9,9 +10,17 @@ from data_helpers import SMALL_COUNTS, assert_same, random_splits, write_idx_fol
 from prunelab.data import DATASETS, FetchResult, debian, fetch, load
 from prunelab.errors import PrunelabError
 
+fetch_module = importlib.import_module("prunelab.data.fetch")  # the package's `fetch` is the function
+
+
+@pytest.fixture
+def official(monkeypatch):
+    """random_splits() stands for the published MNIST: a folder of it may fill the cache."""
+    monkeypatch.setitem(fetch_module.OFFICIAL_SHA256, "mnist", random_splits().sha256())
+
 
 @pytest.mark.parametrize("gz", [False, True])
-def test_folder_source_fills_the_cache(tmp_path, gz):
+def test_folder_source_fills_the_cache(tmp_path, gz, official):
     splits = random_splits()
     folder = write_idx_folder(tmp_path / "idx", splits, gz=gz)
     result = fetch("mnist", data_dir=folder, cache_dir=tmp_path / "cache", counts=SMALL_COUNTS)
@@ -30,7 +39,18 @@ def test_folder_may_mix_plain_and_gzipped_files(tmp_path):
     assert_same(splits, load("fashion-mnist", data_dir=folder, cache_dir=tmp_path / "c", counts=SMALL_COUNTS))
 
 
-def test_second_load_reads_the_cache_not_the_source(tmp_path):
+def test_other_data_from_a_folder_is_kept_out_of_the_shared_cache(tmp_path, official):
+    published, other = random_splits(), random_splits(seed=1)  # e.g. the labels permuted
+    fetch("mnist", data_dir=write_idx_folder(tmp_path / "idx", published), cache_dir=tmp_path / "cache",
+          counts=SMALL_COUNTS)
+    folder = write_idx_folder(tmp_path / "shuffled", other)
+    result = fetch("mnist", data_dir=folder, cache_dir=tmp_path / "cache", counts=SMALL_COUNTS)
+    assert result == FetchResult("mnist", f"folder {folder} (not the published mnist: kept out of the cache)", ())
+    assert_same(other, load("mnist", data_dir=folder, cache_dir=tmp_path / "cache", counts=SMALL_COUNTS))
+    assert_same(published, load("mnist", cache_dir=tmp_path / "cache", allow_network=False, counts=SMALL_COUNTS))
+
+
+def test_second_load_reads_the_cache_not_the_source(tmp_path, official):
     splits = random_splits()
     folder = write_idx_folder(tmp_path / "idx", splits)
     load("mnist", data_dir=folder, cache_dir=tmp_path / "cache", counts=SMALL_COUNTS)
@@ -40,7 +60,7 @@ def test_second_load_reads_the_cache_not_the_source(tmp_path):
     assert_same(splits, load("mnist", cache_dir=tmp_path / "cache", allow_network=False, counts=SMALL_COUNTS))
 
 
-def test_default_cache_dir_is_used_when_none_given(tmp_path, monkeypatch):
+def test_default_cache_dir_is_used_when_none_given(tmp_path, monkeypatch, official):
     monkeypatch.setenv("PRUNELAB_DATA_DIR", str(tmp_path / "env-cache"))
     folder = write_idx_folder(tmp_path / "idx", random_splits())
     result = fetch("mnist", data_dir=folder, counts=SMALL_COUNTS)
@@ -72,7 +92,7 @@ def test_standard_counts_are_required_by_default(tmp_path):
         fetch("mnist", data_dir=folder, cache_dir=tmp_path / "cache")
 
 
-def test_corrupt_cache_is_an_error(tmp_path):
+def test_corrupt_cache_is_an_error(tmp_path, official):
     folder = write_idx_folder(tmp_path / "idx", random_splits())
     result = fetch("mnist", data_dir=folder, cache_dir=tmp_path / "cache", counts=SMALL_COUNTS)
     result.cache_files[1].write_bytes(b"PK\x03\x04 broken")

@@ -2,6 +2,7 @@
 
 import gzip
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -100,3 +101,47 @@ def test_gunzip_of_corrupted_stream_names_the_file():
 def test_writer_refuses_other_dtypes():
     with pytest.raises(PrunelabError):
         encode_idx(np.zeros(3, np.int32))
+
+
+def test_dimensions_whose_product_overflows_int64_are_refused_before_the_payload():
+    header = bytes([0, 0, 8, 3]) + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 2**32 - 1)
+    with pytest.raises(PrunelabError, match=r"^f declares shape \(4294967295, 4294967295, 4294967295\), .* at most"):
+        decode_images(header, "f")
+
+
+def test_255_dimensions_are_refused():
+    header = bytes([0, 0, 8, 255]) + struct.pack(">255I", *[1] * 255)
+    with pytest.raises(PrunelabError, match="^f declares 255 dimensions; IDX files of the MNIST family have 1 to 4"):
+        decode_images(header, "f")
+
+
+def test_a_small_gz_that_expands_to_gigabytes_is_refused_with_bounded_memory():
+    import resource
+
+    packer = zlib.compressobj(9, wbits=16 + zlib.MAX_WBITS)  # gzip framing, built a megabyte at a time
+    parts = [packer.compress(bytes([0, 0, 8, 1]) + struct.pack(">I", 2**32 - 1))]
+    parts += [packer.compress(bytes(1 << 20)) for _ in range(512)] + [packer.flush()]
+    bomb = b"".join(parts)
+    assert len(bomb) < 1 << 20  # under 1 MB that would expand to 512 MB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(PrunelabError, match=r"^bomb.gz expands to more than [\d,]+ bytes"):
+        decode_labels(bomb, "bomb.gz")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 400 << 10  # KiB: under 400 MB more
+
+
+def test_a_fifo_or_a_link_to_dev_zero_in_the_folder_is_refused_not_read(tmp_path):
+    import os
+
+    from data_helpers import SMALL_COUNTS, random_splits, write_idx_folder
+
+    from prunelab.data.folder import read_idx_folder
+
+    folder = write_idx_folder(tmp_path / "idx", random_splits())
+    (folder / "t10k-labels-idx1-ubyte").unlink()
+    os.mkfifo(folder / "t10k-labels-idx1-ubyte")
+    with pytest.raises(PrunelabError, match="t10k-labels-idx1-ubyte is a FIFO, not a regular file"):
+        read_idx_folder(folder, SMALL_COUNTS)
+    (folder / "t10k-labels-idx1-ubyte").unlink()
+    os.symlink("/dev/zero", folder / "t10k-labels-idx1-ubyte")
+    with pytest.raises(PrunelabError, match="t10k-labels-idx1-ubyte is a device or other special file"):
+        read_idx_folder(folder, SMALL_COUNTS)

@@ -117,3 +117,22 @@ def test_seed_paper_covers_the_course_projects_sparsities_and_settings():
     assert {(c.prune.method, c.prune.backend) for c in sweep.configs} == {
         ("course", "prunelab"), ("magnitude", "prunelab"), ("magnitude", "torch")}
     assert {(c.train.batch_size, c.train.momentum, c.prune.momentum) for c in sweep.configs} == {(128, 0.5, 0.5)}
+
+
+def test_a_huge_grid_is_refused_before_it_is_expanded(tmp_path):
+    import time
+
+    from prunelab.sweeps.spec import parse_sweep
+
+    grid = {"seed": list(range(100)), "prune.sparsity": [i / 1000 for i in range(100)],
+            "train.epochs": list(range(1, 101))}  # 10^6 points
+    began = time.perf_counter()
+    with pytest.raises(PrunelabError, match=r"asks for 1,000,000 runs, more than the limit of 1,000; "
+                                            r"give --max-runs 1000000 to make them"):
+        parse_sweep({"grid": grid}, tmp_path / "huge.toml", {})
+    assert time.perf_counter() - began < 1.0
+    small = {"seed": [0, 1, 2]}
+    assert len(parse_sweep({"grid": small, "runs": [{}, {"grid": {"train.epochs": [1, 2]}}]}, tmp_path / "s.toml", {},
+                           max_runs=9).configs) == 9
+    with pytest.raises(PrunelabError, match="asks for 9 runs"):
+        parse_sweep({"grid": small, "runs": [{}, {"grid": {"train.epochs": [1, 2]}}]}, tmp_path / "s.toml", {}, max_runs=8)

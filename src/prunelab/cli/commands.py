@@ -192,11 +192,14 @@ def compress(args):
     from prunelab.compress import is_compressed_file, pack_model, recompress
     from prunelab.compression import CompressedModel, storage_table
     from prunelab.pruning.mask import Mask
+    from prunelab.runs.record import verified_file
     from prunelab.training.weight_sharing import SharedWeights, layer_bits
 
     source, ready = Path(args.source), Path(args.source) / "quantized" / "model.plc"
-    if ready.is_file() or (source.is_file() and is_compressed_file(source)):
-        compressed = recompress(CompressedModel.read(ready if ready.is_file() else source), args.index_bits)
+    if ready.is_file():  # a run's file: only the one its quantized stage wrote and recorded
+        compressed = recompress(CompressedModel.read(verified_file(ready.parent, ready.name)), args.index_bits)
+    elif source.is_file() and is_compressed_file(source):
+        compressed = recompress(CompressedModel.read(source), args.index_bits)
     else:  # k-means without fine-tuning on the pruned weights
         model, name, dataset = load_source(args.source, "pruned", args.model)
         mask = Mask({n: p != 0 for n, p in model.named_parameters() if n in Mask.ones_like(model)})
@@ -220,9 +223,9 @@ def decompress(args):
     from prunelab.compression import CompressedModel, file_parts, storage_table
     from prunelab.export import export as write_model
 
+    compressed = CompressedModel.read(args.file)  # first: it refuses a FIFO or a device, which open() would not
     with open(args.file, "rb") as handle:
         version = int.from_bytes(handle.read(10)[8:10], "little")
-    compressed = CompressedModel.read(args.file)
     model = unpack_model(compressed)
     floats = sorted({bits for layer in compressed.layers for bits in (layer.float_bits, layer.bias_bits)},
                     reverse=True) or [32]

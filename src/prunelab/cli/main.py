@@ -22,6 +22,10 @@ def main(argv=None) -> int:
     except PrunelabError as exc:
         print(f"prunelab: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a write the library does not wrap (a figure, an ONNX file): still one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"prunelab: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("prunelab: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

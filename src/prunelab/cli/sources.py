@@ -32,6 +32,8 @@ def load_source(source: str, stage: str = "pruned", model_name: str | None = Non
                 raise PrunelabError("a .pt state_dict needs --model to say which architecture it is")
             return build_with(model_name, checkpoint.load(path), path), model_name, None
         raise PrunelabError(f"{path}: unknown kind of model file (expected a run directory, a compressed file or a .pt)")
+    if path.exists() or path.is_symlink():
+        raise PrunelabError(f"{source} is not a regular file or a run directory")
     raise PrunelabError(f"{source} does not exist")
 
 

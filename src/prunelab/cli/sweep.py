@@ -22,6 +22,8 @@ def register_sweep(parser):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a base setting of every run, e.g. --set data.dataset=fashion-mnist")
     parser.add_argument("--output", help="folder for the tables (default: <runs-dir>/sweeps/<sweep name>)")
+    parser.add_argument("--max-runs", type=int, default=None,
+                        help="allow a sweep of more runs than the usual limit (1000)")
     parser.add_argument("--collect-only", action="store_true", help="rebuild the tables from disk, train nothing")
     parser.set_defaults(handler=sweep)
 
@@ -39,6 +41,7 @@ def parse_overrides(items: list[str]) -> dict:
 def sweep(args) -> int:
     from pathlib import Path
 
+    from prunelab.foundations.files import exclusive_lock
     from prunelab.runs.pipeline import default_runs_dir
     from prunelab.sweeps import manifest, progress
     from prunelab.sweeps.collect import collect
@@ -51,12 +54,15 @@ def sweep(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise PrunelabError(f"--threads must be at least 1, got {args.threads}")
     check_executor(args)
-    plan = load_sweep(args.config, parse_overrides(args.set))
+    from prunelab.sweeps.spec import MAX_RUNS
+
+    if args.max_runs is not None and args.max_runs < 1:
+        raise PrunelabError(f"--max-runs must be at least 1, got {args.max_runs}")
+    plan = load_sweep(args.config, parse_overrides(args.set), args.max_runs or MAX_RUNS)
     runs_dir = Path(args.runs_dir or default_runs_dir())
     out = Path(args.output) if args.output else manifest.output_dir(plan, runs_dir)
     execution, outcome = None, None
     if not args.collect_only:
-        before = progress.finished_stages(plan.configs, runs_dir, plan.stop)
         log(f"sweep {plan.name}: {len(plan.configs)} runs up to stage '{plan.stop}' in {runs_dir}")
         if args.executor == "ray":
             outcome, execution, where = run_on_ray(plan, runs_dir, args)
@@ -67,10 +73,11 @@ def sweep(args) -> int:
             where = f"{outcome.jobs} at a time, {plural(outcome.threads, 'torch thread')} each"
         print(f"sweep {plan.name}: {len(plan.configs) - len(outcome.failed)} of {len(plan.configs)} runs finished "
               f"in {outcome.seconds:.0f} s ({where})")
-        for line in progress.sharing_lines(plan.configs, runs_dir, plan.stop, before):
+        for line in progress.sharing_lines(plan.configs, runs_dir, plan.stop, outcome.trained):
             print(line)
-    tables = collect(manifest.sweep_run_dirs(plan, runs_dir), plan.stop, out)
-    manifest.write_manifest(out, plan, runs_dir, execution)
+    with exclusive_lock(out / ".collect.lock"):  # two sweeps ending at once take turns with the tables
+        tables = collect(manifest.sweep_run_dirs(plan, runs_dir), plan.stop, out)
+        manifest.write_manifest(out, plan, runs_dir, execution)
     print(f"collected {tables['finished']} finished of {tables['count']} runs into {out}/ "
           f"(runs.csv, epochs.csv, results.sqlite)")
     if outcome is not None and outcome.failed:

@@ -9,7 +9,6 @@ Every section carries its length and a CRC-32, and the reader refuses any damage
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -51,8 +50,9 @@ class CompressedModel:
             raise PrunelabError("two compressed layers share a name")
         object.__setattr__(self, "layers", layers)
         object.__setattr__(self, "dense", {name: _frozen_dense(name, a) for name, a in dict(self.dense).items()})
-        if any(layer.name in self.dense for layer in layers):
-            raise PrunelabError("a name is used both by a compressed layer and by a dense parameter")
+        owned = {name for layer in layers for name in (layer.name, f"{layer.name}.weight", f"{layer.name}.bias")}
+        if owned & set(self.dense):  # a dense 'conv1.bias' would silently replace layer conv1's own bias
+            raise PrunelabError(f"dense parameter {sorted(owned & set(self.dense))[0]} belongs to a compressed layer")
         if self.kept is not None:
             _check_compact(self)
 
@@ -85,10 +85,10 @@ class CompressedModel:
 
     @classmethod
     def read(cls, path) -> CompressedModel:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise PrunelabError(f"could not read {path}: {exc.strerror or exc}") from exc
+        from prunelab.compression.fileformat import MAX_FILE_BYTES
+        from prunelab.foundations.files import read_regular
+
+        data = read_regular(path, MAX_FILE_BYTES, "compressed model file")
         try:
             return cls.from_bytes(data)
         except PrunelabError as exc:
@@ -114,6 +114,8 @@ def _frozen_dense(name, array) -> np.ndarray:
         raise PrunelabError("dense parameter names must be non-empty strings")
     if not isinstance(array, np.ndarray) or array.dtype != np.float32 or array.ndim > MAX_DIMS:
         raise PrunelabError(f"dense parameter {name} must be a float32 array of at most {MAX_DIMS} dimensions")
+    if not np.isfinite(array).all():
+        raise PrunelabError(f"dense parameter {name} holds NaN or infinite values")
     frozen = array.copy()
     frozen.flags.writeable = False
     return frozen

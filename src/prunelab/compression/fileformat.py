@@ -26,6 +26,7 @@ from prunelab.compression.layer import CompressedLayer
 from prunelab.errors import PrunelabError
 
 MAGIC = b"\x89PLC\r\n\x1a\n"
+MAX_FILE_BYTES = 64 << 20  # far past any model this format holds (LeNet-5 dense fp32: 1.7 MB); read no more
 VERSIONS = (1, 2, 3)  # 2: some layer stores its centroids and bias as float16; 3: the compact model
 _PREAMBLE = struct.Struct("<8sHHI")
 _VERSION = struct.Struct("<8sHH")  # what every version starts with

@@ -66,6 +66,8 @@ class CompressedLayer:
         if self.bias is not None:
             if not isinstance(self.bias, np.ndarray) or self.bias.dtype != np.float32 or self.bias.ndim > MAX_DIMS:
                 raise PrunelabError(f"layer {self.name}: bias must be a float32 array")
+            if not np.isfinite(self.bias).all():  # as for centroids: a NaN bias makes a NaN model
+                raise PrunelabError(f"layer {self.name}: bias holds NaN or infinite values")
             _freeze(self, "bias", self.bias)
         if self.bias_bits is None:
             object.__setattr__(self, "bias_bits", self.float_bits)

@@ -17,6 +17,10 @@ from prunelab.data.splits import STANDARD_COUNTS, Splits
 from prunelab.errors import PrunelabError
 
 DATASETS = ("mnist", "fashion-mnist")
+# Splits.sha256() of each dataset as published; data from a user's folder enters the shared cache
+# only when it is this (other data there would silently replace the dataset for every later run).
+# Fashion-MNIST's is not pinned yet, so a folder of it is always kept out of the cache.
+OFFICIAL_SHA256 = {"mnist": "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"}
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,12 @@ def load(dataset: str, data_dir=None, cache_dir=None, allow_network: bool = True
 def _fetch(dataset, data_dir, cache_dir, allow_network, mirrors, counts):
     folder = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser()
     folder = folder / check_dataset(dataset)
-    if data_dir is not None:  # the user's folder always wins, and refreshes the cache
+    if data_dir is not None:  # the user's folder always wins; only the official data is cached
         splits = read_idx_folder(data_dir, counts)
-        return _store(dataset, folder, splits, f"folder {Path(data_dir).expanduser()}")
+        source = f"folder {Path(data_dir).expanduser()}"
+        if is_official(dataset, splits):
+            return _store(dataset, folder, splits, source)
+        return FetchResult(dataset, f"{source} (not the published {dataset}: kept out of the cache)", ()), splits
     if is_cached(folder):
         result = FetchResult(dataset, f"cache {folder}", cache_files(folder))
         return result, load_cache(folder, counts)
@@ -67,6 +74,10 @@ def _fetch(dataset, data_dir, cache_dir, allow_network, mirrors, counts):
             continue
         return _store(dataset, folder, splits, source)
     raise PrunelabError(f"could not get {dataset}; tried " + "; ".join(failures))
+
+
+def is_official(dataset: str, splits: Splits) -> bool:
+    return OFFICIAL_SHA256.get(dataset) == splits.sha256()
 
 
 def _store(dataset, folder, splits, source):

@@ -2,9 +2,10 @@
 
 from pathlib import Path
 
-from prunelab.data.idx import decode_split
+from prunelab.data.idx import MAX_NDIM, MAX_PAYLOAD, decode_split
 from prunelab.data.splits import Splits
 from prunelab.errors import PrunelabError
+from prunelab.foundations.files import read_regular
 
 # Base names shared by MNIST and Fashion-MNIST; on the mirrors each carries a ".gz".
 TRAIN_IMAGES = "train-images-idx3-ubyte"
@@ -24,8 +25,8 @@ def decode_idx_set(files: dict[str, tuple[str, bytes]], counts: tuple[int, int])
 def find_idx_file(folder: Path, base: str) -> Path:
     """The unpacked file if present, else the .gz one."""
     for candidate in (folder / base, folder / f"{base}.gz"):
-        if candidate.is_file():
-            return candidate
+        if candidate.exists() or candidate.is_symlink():
+            return candidate  # read_regular refuses one that is not a regular file
     raise PrunelabError(f"folder {folder} has no {base} (or {base}.gz)")
 
 
@@ -37,8 +38,5 @@ def read_idx_folder(folder, counts: tuple[int, int]) -> Splits:
     files = {}
     for base in IDX_FILES:
         path = find_idx_file(folder, base)
-        try:
-            files[base] = (str(path), path.read_bytes())
-        except OSError as exc:
-            raise PrunelabError(f"could not read {path}: {exc.strerror or exc}") from exc
+        files[base] = (str(path), read_regular(path, MAX_PAYLOAD + 4 + 4 * MAX_NDIM, "IDX file"))
     return decode_idx_set(files, counts)

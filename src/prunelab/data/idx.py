@@ -10,7 +10,7 @@ kind of corruption can be tested on a few hundred bytes. ``name`` is only used i
 messages, so that the user learns which file is broken.
 """
 
-import gzip
+import math
 import struct
 import zlib
 
@@ -20,16 +20,26 @@ from prunelab.errors import PrunelabError
 
 UBYTE = 0x08
 GZIP_MAGIC = b"\x1f\x8b"
+MAX_NDIM = 4  # images (N, 28, 28) and labels (N,) need 3; a 4th leaves room for other IDX arrays
+MAX_PAYLOAD = 256 << 20  # bytes; the largest official file (60,000 images) holds 47 MB
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
 
 
-def gunzip(data: bytes, name: str) -> bytes:
-    """Decompress a gzip stream, turning the three ways gzip reports damage into one error."""
+def gunzip(data: bytes, name: str, limit: int = MAX_PAYLOAD + 4 + 4 * MAX_NDIM) -> bytes:
+    """Decompress a gzip stream to at most `limit` bytes (a small file that expands to gigabytes is
+    refused with bounded memory), turning the ways gzip reports damage into one error."""
+    stream = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        return gzip.decompress(data)
+        out = stream.decompress(data, limit + 1)
+        if len(out) > limit:
+            raise PrunelabError(f"{name} expands to more than {limit:,} bytes, more than an IDX file of the MNIST "
+                                f"family can hold")
+        if not stream.eof:
+            raise EOFError("truncated")
     except (OSError, EOFError, zlib.error) as exc:
         raise PrunelabError(f"{name} is not a valid gzip file ({exc or 'truncated'})") from exc
+    return out
 
 
 def maybe_gunzip(data: bytes, name: str) -> bytes:
@@ -58,11 +68,16 @@ def decode_idx(data: bytes, name: str) -> np.ndarray:
         raise PrunelabError(f"{name} is not an IDX file (magic starts {data[:2].hex()}, expected 0000)")
     if element_type != UBYTE:
         raise PrunelabError(f"{name} holds element type 0x{element_type:02x}; only 0x08 (unsigned byte) is supported")
+    if not 1 <= ndim <= MAX_NDIM:
+        raise PrunelabError(f"{name} declares {ndim} dimensions; IDX files of the MNIST family have 1 to {MAX_NDIM}")
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
         raise PrunelabError(f"{name} is truncated inside its header")
     shape = struct.unpack(f">{ndim}I", data[4:header_size])
-    expected = header_size + int(np.prod(shape, dtype=np.int64))
+    payload = math.prod(shape)  # Python integers: a product past int64 is a number, not an overflow
+    if payload > MAX_PAYLOAD:
+        raise PrunelabError(f"{name} declares shape {shape}, {payload:,} bytes; at most {MAX_PAYLOAD:,} are allowed")
+    expected = header_size + payload
     if len(data) != expected:
         problem = "truncated" if len(data) < expected else "followed by extra bytes"
         raise PrunelabError(f"{name} is {problem}: {len(data)} bytes, shape {shape} needs {expected}")

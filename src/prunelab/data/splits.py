@@ -1,5 +1,6 @@
 """The dataset as four arrays, validated once so that training code can trust them."""
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,14 @@ class Splits:
     @property
     def counts(self) -> tuple[int, int]:
         return len(self.train_labels), len(self.test_labels)
+
+    def sha256(self) -> str:
+        """A checksum of the content (the four arrays, in order): equal data, equal checksum,
+        wherever it was read from."""
+        digest = hashlib.sha256()
+        for array in (self.train_images, self.train_labels, self.test_images, self.test_labels):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
 
     def with_validation(self, n_val: int = 10000) -> "Splits":
         """Hold out the last ``n_val`` training images as the "test" part.

@@ -6,18 +6,27 @@ A crash or a full disk mid-write leaves the old file (or no file), never a trunc
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 from prunelab.errors import PrunelabError
+
+try:
+    import fcntl
+except ImportError:  # POSIX only; elsewhere processes must not share a folder at once
+    fcntl = None
 
 
 @contextlib.contextmanager
 def atomic_open(path, mode="wb"):
     """Yield a file object; on clean exit the file replaces ``path`` in one rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:  # a read-only or full folder fails here already
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise PrunelabError(f"could not write {path}: {exc.strerror or exc}") from None
     try:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a result file should be readable like any other
         with os.fdopen(fd, mode) as handle:
@@ -43,10 +52,88 @@ def write_text(path, text: str) -> None:
         handle.write(text)
 
 
+def write_text_if_changed(path, text: str) -> None:
+    """Write only when the content differs: showing a finished run again needs no writes (and so
+    works in a read-only folder)."""
+    path = Path(path)
+    try:
+        if path.is_file() and path.read_text() == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    write_text(path, text)
+
+
+def make_dir(path) -> Path:
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PrunelabError(f"could not create folder {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def write_json(path, value) -> None:
     write_text(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def read_regular(path, limit: int, what: str = "file") -> bytes:
+    """A regular file's bytes, at most `limit` of them. A FIFO (which would block), a device such as
+    /dev/zero (which never ends) or a folder is refused by what it is, not read."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # opening a FIFO must not wait
+    except OSError as exc:
+        raise PrunelabError(f"could not read {path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or other special file"
+            raise PrunelabError(f"{path} is {kind}, not a regular file")
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise PrunelabError(f"could not read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise PrunelabError(f"{path} is larger than a {what} can be ({limit:,} bytes at most)")
+    return data
+
+
+def read_json_file(path, what: str = "file"):
+    """A JSON file's value; None when it does not exist; a one-line error naming a damaged one."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "cut short or not JSON"
+        raise PrunelabError(f"{what} {path} is damaged ({reason}); delete it and rerun the run") from None
 
 
 def _remove_quietly(path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path, on_wait=None):
+    """Hold an exclusive flock on `path` (created if needed) for the block; `on_wait()` is called
+    once when another process holds it. The lock goes with the file, so a killed holder frees it."""
+    if fcntl is None:
+        yield
+        return
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")
+    except OSError as exc:
+        raise PrunelabError(f"could not create lock file {path}: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

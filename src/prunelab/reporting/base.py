@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prunelab.errors import PrunelabError
+from prunelab.foundations.files import read_json_file
 from prunelab.runs.config import flatten, load_toml
 from prunelab.training.metrics import read_rows
 
@@ -54,7 +56,10 @@ def load_record(run: Path) -> RunRecord | None:
     settings = flatten(load_toml(run / "config.toml").to_dict())
     settings.pop("device")
     metrics = {stage: read_rows(run / stage / "metrics.jsonl") for stage in ("dense", "pruned", "quantized")}
-    return RunRecord(run.name, run, settings, json.loads((run / "summary.json").read_text()), metrics)
+    summary = read_json_file(run / "summary.json", "summary")
+    if not isinstance(summary, dict) or "dense" not in summary:
+        raise PrunelabError(f"summary {run / 'summary.json'} is damaged (not a run's summary); delete it and rerun the run")
+    return RunRecord(run.name, run, settings, summary, metrics)
 
 
 def group(records: list[RunRecord], ignore: tuple) -> list[list[RunRecord]]:

@@ -4,6 +4,7 @@ Defaults are the course project's (batch 128, lr 0.01, SGD momentum 0.5).
 """
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import tomllib
@@ -88,6 +89,27 @@ class RunConfig:
         return config
 
 
+def setting_names(config=None, prefix: str = "") -> list[str]:
+    """Every dotted setting name ("train.lr", ...)."""
+    config = config if config is not None else RunConfig()
+    names = []
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if dataclasses.is_dataclass(value):
+            names += setting_names(value, f"{prefix}{item.name}.")
+        else:
+            names.append(f"{prefix}{item.name}")
+    return names
+
+
+def unknown_setting(key: str) -> PrunelabError:
+    """'unknown setting', with the nearest real name when there is one close enough."""
+    nearest = difflib.get_close_matches(key, setting_names(), n=1, cutoff=0.6)
+    hint = f"; did you mean '{nearest[0]}'?" if nearest else ""
+    shown = key if len(key) <= 60 else key[:56] + "..."
+    return PrunelabError(f"unknown setting '{shown}'{hint}")
+
+
 def set_value(config, key: str, value) -> None:
     """Set `key` (dotted, e.g. 'train.epochs', or a whole table as a dict) with type checking."""
     if isinstance(value, dict):
@@ -98,12 +120,18 @@ def set_value(config, key: str, value) -> None:
     target = config
     for part in path:
         if not dataclasses.is_dataclass(getattr(target, part, None)):
-            raise PrunelabError(f"unknown setting '{key}'")
+            raise unknown_setting(key)
         target = getattr(target, part)
     fields = {f.name: f for f in dataclasses.fields(target)}
     if last not in fields or dataclasses.is_dataclass(getattr(target, last)):
-        raise PrunelabError(f"unknown setting '{key}'")
+        raise unknown_setting(key)
     setattr(target, last, coerce(key, value, type(getattr(target, last))))
+
+
+def shown(value) -> str:
+    """A value for an error message, shortened: a huge one is not echoed whole."""
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def coerce(key, value, kind):
@@ -116,11 +144,11 @@ def coerce(key, value, kind):
                 return text in ("true", "1", "yes")
             return kind(float(text)) if kind is int and float(text).is_integer() else kind(text)
         except ValueError:
-            raise PrunelabError(f"setting '{key}' needs a {kind.__name__}, got '{value}'") from None
+            raise PrunelabError(f"setting '{key}' needs a {kind.__name__}, got {shown(value)}") from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise PrunelabError(f"setting '{key}' needs a {kind.__name__}, got {value!r}")
+        raise PrunelabError(f"setting '{key}' needs a {kind.__name__}, got {shown(value)}")
     return value
 
 
@@ -184,10 +212,15 @@ def non_default(values: dict, defaults: dict) -> dict:
     return different
 
 
-def stage_settings(config: RunConfig, stage: str) -> dict:
-    """Only what a stage's output depends on, so runs that differ later share the stage."""
+def stage_settings(config: RunConfig, stage: str, data_content: str = "") -> dict:
+    """Only what a stage's output depends on, so runs that differ later share the stage. The data
+    is named by its content, not its folder: `data_content` is "" for the dataset as published and
+    a checksum for other data (pipeline.data_content), wherever it was read from."""
     values = config.to_dict()
-    dense = {"model": values["model"], "seed": values["seed"], "data": values["data"], "train": values["train"]}
+    data = {k: v for k, v in values["data"].items() if k != "data_dir"}
+    if data_content:
+        data["content"] = data_content
+    dense = {"model": values["model"], "seed": values["seed"], "data": data, "train": values["train"]}
     if stage == "dense":
         return dense
     if stage == "pruned":

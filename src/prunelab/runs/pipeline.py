@@ -6,6 +6,8 @@ dense model once).
 """
 
 import contextlib
+import functools
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -16,19 +18,19 @@ import torch
 from prunelab import data, models
 from prunelab.compress import unpack_model
 from prunelab.compression import CompressedModel
-from prunelab.foundations.files import write_json, write_text
+from prunelab.data.fetch import OFFICIAL_SHA256
+from prunelab.data.folder import read_idx_folder
+from prunelab.data.splits import STANDARD_COUNTS
+from prunelab.errors import PrunelabError
+from prunelab.foundations.files import exclusive_lock, make_dir, write_text_if_changed
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
-from prunelab.runs import stages
-from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
+from prunelab.runs import record, stages
 from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_settings, to_toml
+from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
+from prunelab.runs.validate import validate
 from prunelab.training.device import pick_device
 from prunelab.training.loop import evaluate
-
-try:
-    import fcntl
-except ImportError:  # POSIX only; on Windows parallel workers must not share stages
-    fcntl = None
 
 RUNS_ENV = "PRUNELAB_RUNS_DIR"
 STAGES = ("dense", "pruned", "quantized")
@@ -64,8 +66,28 @@ def run_dir(config: RunConfig, runs_dir: Path) -> Path:
 
 
 def stage_dir(config: RunConfig, runs_dir: Path, stage: str) -> Path:
-    changed = non_default(stage_settings(config, stage), stage_settings(RunConfig(), stage))
+    content = data_content(config)
+    changed = non_default(stage_settings(config, stage, content), stage_settings(RunConfig(), stage))
     return Path(runs_dir) / "stages" / f"{stage}-{settings_hash(changed)}"
+
+
+def data_content(config: RunConfig) -> str:
+    """"" when the run trains on the published dataset (from the cache, or the same bytes from a
+    folder); otherwise the checksum of the folder's data, so that stages follow the data itself."""
+    if not config.data.data_dir:
+        return ""
+    folder = Path(config.data.data_dir).expanduser().resolve()
+    try:
+        signature = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()))
+    except OSError as exc:
+        raise PrunelabError(f"data folder {folder} cannot be read: {exc.strerror or exc}") from None
+    content = _folder_sha256(str(folder), signature)
+    return "" if OFFICIAL_SHA256.get(config.data.dataset) == content else content
+
+
+@functools.lru_cache(maxsize=8)  # a sweep names its stages many times; the folder is read once
+def _folder_sha256(folder: str, signature: tuple) -> str:
+    return read_idx_folder(folder, STANDARD_COUNTS).sha256()
 
 
 def prepare_data(config: RunConfig, splits) -> TensorSplits:
@@ -81,37 +103,34 @@ def prepare_data(config: RunConfig, splits) -> TensorSplits:
 
 
 def link(run: Path, name: str, target: Path) -> None:
-    path = run / name
-    if path.is_symlink() or path.exists():
-        path.unlink()
-    path.symlink_to(os.path.relpath(target, run))
+    path, relative = run / name, os.path.relpath(target, run)
+    if path.is_symlink() and os.readlink(path) == relative:
+        return  # already there: a finished run is shown again without writing
+    try:
+        if path.is_symlink() or path.exists():
+            path.unlink()
+        path.symlink_to(relative)
+    except OSError as exc:
+        raise PrunelabError(f"could not link {path}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager
 def stage_lock(directory: Path, log=print):
     """Hold `<stage dir>.lock` while a stage runs: parallel sweep workers that need the same stage
     (runs sharing a dense model) take turns, so one trains it and the others then reuse it."""
-    if fcntl is None:
-        yield
-        return
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{directory}.lock", "a") as handle:  # the lock goes when the file closes
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"{directory.name.split('-')[0]}: waiting, another process is working on {directory}")
-            fcntl.flock(handle, fcntl.LOCK_EX)
+    waiting = f"{directory.name.split('-')[0]}: waiting, another process is working on {directory}"
+    with exclusive_lock(f"{directory}.lock", lambda: log(waiting)):
         yield
 
 
 def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> dict:
     """Run the stages up to `stop` (reusing finished ones), write summary.json and return it."""
-    models.build(config.model)  # fail fast on an unknown model
+    validate(config)  # every setting, before anything is written or trained
     runs_dir = Path(runs_dir or default_runs_dir())
     run = run_dir(config, runs_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    write_text(run / "config.toml", to_toml(config))
+    make_dir(run)
+    write_text_if_changed(run / "config.toml", to_toml(config))
     device = pick_device(config.device)
     log(f"run directory: {run}  (device: {device})")
     began = time.perf_counter()
@@ -120,22 +139,20 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     seconds = {"data": time.perf_counter() - began}
     dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
     stop = furthest_finished(config, runs_dir, stop)
-    link(run, "dense", dense_dir)
-    with stage_lock(dense_dir, log):
-        dense = stages.train_dense(config, splits, dense_dir, device, log)
+    trained = []  # the stage directories this call computed (not reused): what a sweep counts
+    stage = lambda name, directory, compute: run_stage(run, name, Path(directory), compute, trained, log)
+    dense = stage("dense", dense_dir, lambda: stages.train_dense(config, splits, dense_dir, device, log))
     seconds["dense"] = dense["seconds"]
     pruned = None
     if stop != "dense":
-        link(run, "pruned", pruned_dir)
-        with stage_lock(pruned_dir, log):
-            pruned = stages.train_pruned(config, splits, dense_dir, pruned_dir, device, log)
+        pruned = stage("pruned", pruned_dir,
+                       lambda: stages.train_pruned(config, splits, dense_dir, pruned_dir, device, log))
         seconds["pruned"] = pruned["seconds"]
     quantized = None
     if stop == "all":
         quantized_dir = stage_dir(config, runs_dir, "quantized")
-        link(run, "quantized", quantized_dir)
-        with stage_lock(quantized_dir, log):
-            quantized = train_quantized(config, splits, dense_dir, pruned_dir, quantized_dir, device, log)
+        quantized = stage("quantized", quantized_dir, lambda: train_quantized(
+            config, splits, dense_dir, pruned_dir, quantized_dir, device, log))
         seconds["quantized"] = quantized["seconds"]
     summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds)
     if quantized is not None:
@@ -144,15 +161,39 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
         summary["final_test"] = final_test(config, run, stop, device, loaded)
         log("test set, once, after choosing on validation: " + ", ".join(
             f"{stage} {100 * r['test_accuracy']:.2f}%" for stage, r in summary["final_test"].items()))
-    write_json(run / "summary.json", summary)
-    return {**summary, "run_dir": str(run)}
+    write_summary(run / "summary.json", summary)
+    return {**summary, "run_dir": str(run), "trained": trained}
+
+
+def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log) -> dict:
+    """Link the run to the stage and compute it under the stage's lock; note it in `trained` when
+    it was not finished before (only the process holding the lock can know it computed it)."""
+    link(run, name, directory)
+    if stages.finished(directory) is not None:  # reused: no lock needed, so no write either
+        return compute()
+    with stage_lock(directory, log):
+        if stages.finished(directory) is None:
+            trained.append(str(directory))
+        return compute()
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    """summary.json, unless the one there says the same apart from this invocation's timings (a
+    finished run shown again, perhaps in a read-only folder, writes nothing)."""
+    untimed = lambda value: {k: v for k, v in value.items() if k != "seconds"}
+    try:
+        if untimed(json.loads(path.read_text())) == untimed(json.loads(json.dumps(summary))):
+            return
+    except (OSError, ValueError, AttributeError):
+        pass
+    write_text_if_changed(path, json.dumps(summary, indent=2) + "\n")
 
 
 def furthest_finished(config: RunConfig, runs_dir: Path, stop: str) -> str:
     """`stop`, or further where later stages of this run are already finished: a run asked to stop
     early (a sweep that needs only pruned models) keeps, in its summary, the stages it has."""
     for later, stage in (("all", "quantized"), ("pruned", "pruned")):
-        if STOPS.index(later) > STOPS.index(stop) and (stage_dir(config, runs_dir, stage) / "result.json").exists():
+        if STOPS.index(later) > STOPS.index(stop) and stages.finished(stage_dir(config, runs_dir, stage)) is not None:
             return later
     return stop
 
@@ -165,7 +206,7 @@ def final_test(config: RunConfig, run: Path, stop: str, device, splits) -> dict:
     results = {}
     for stage in STAGES[:STOPS.index(stop) + 1]:
         if stage == "quantized":
-            model = unpack_model(CompressedModel.read(run / stage / FILE_NAME))
+            model = unpack_model(CompressedModel.read(record.verified_file(run / stage, FILE_NAME)))
         else:
             model = stages.load_model(config, run / stage, "cpu")
         results[stage] = evaluate(model.to(device), images, labels)

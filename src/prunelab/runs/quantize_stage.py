@@ -15,10 +15,9 @@ from prunelab import models
 from prunelab.compress import compaction_summary, pack_model, unpack_model
 from prunelab.compression import CompressedModel, storage_table
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import write_json
 from prunelab.pruning.mask import Mask
-from prunelab.runs import checkpoint
-from prunelab.runs.stages import epoch_generator, finished, load_model
+from prunelab.runs import checkpoint, record
+from prunelab.runs.stages import epoch_generator, load_model, reusable
 from prunelab.training.distill import distillation_loss
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.masking import MaskEnforcer
@@ -31,8 +30,7 @@ FILE_NAME = "model.plc"
 
 def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir: Path, device, log) -> dict:
     stage_dir = Path(stage_dir)
-    if (done := finished(stage_dir)) is not None:
-        log(f"quantized: reusing {stage_dir}")
+    if (done := reusable(stage_dir, "quantized", log)) is not None:
         return done
     q = config.quantize
     model = load_model(config, pruned_dir, device)
@@ -45,7 +43,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     log(f"quantized (k-means, before fine-tuning): test accuracy {before['test_accuracy']:.4f}")
     optimizer = CentroidOptimizer(model, shared, q.lr, q.momentum)
     start, seconds = 0, time.perf_counter() - began
-    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized", epochs=q.epochs)
     if state:
         shared.load_state(state["centroids"], model)
         start, seconds = state["epoch"], state["seconds"]
@@ -77,7 +75,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     result = {**from_file, "before_finetuning": before, "retrained": retrained, "seconds": seconds, "file_bytes": file_bytes,
               "dense_bytes": dense_bytes, "ratio": dense_bytes / file_bytes, "table": storage_table(compressed),
               "compaction": compaction_summary(compressed)}
-    write_json(stage_dir / "result.json", result)
+    record.write_result(stage_dir, result, inputs=[dense_dir, pruned_dir])
     (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
 
@@ -96,7 +94,8 @@ def retrain_masked(config, splits, model, mask, stage_dir: Path, log, teacher=No
     optimizer = torch.optim.SGD(model.parameters(), lr=q.retrain_lr, momentum=0.9)
     enforcer = MaskEnforcer(model, mask)
     loss_fn = distillation_loss(teacher, q.retrain_distill, config.prune.temperature) if teacher is not None else None
-    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized (masked retraining)", "retrain.pt")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized (masked retraining)", "retrain.pt",
+                              epochs=q.retrain_epochs)
     for epoch in range(state["epoch"] if state else 0, q.retrain_epochs):
         set_lr(optimizer, lr_at(epoch, q.retrain_epochs, q.retrain_lr, "cosine"))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,

@@ -5,7 +5,6 @@ returns early when its `result.json` exists, and resumes from `checkpoint.pt` (w
 every epoch) when interrupted.
 """
 
-import json
 import math
 import time
 from pathlib import Path
@@ -13,11 +12,10 @@ from pathlib import Path
 import torch
 
 from prunelab import models
-from prunelab.foundations.files import write_json
 from prunelab.pruning import criteria, schedules, torch_backend
 from prunelab.pruning.mask import Mask
 from prunelab.errors import PrunelabError
-from prunelab.runs import checkpoint
+from prunelab.runs import checkpoint, record
 from prunelab.runs.config import layer_targets
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.masking import MaskEnforcer
@@ -27,8 +25,21 @@ from prunelab.training.schedule import lr_at, set_lr
 
 
 def finished(stage_dir: Path):
-    path = Path(stage_dir) / "result.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """The stage's result if it finished and its record matches this code and its files, else None."""
+    return record.check(stage_dir)[0]
+
+
+def reusable(stage_dir: Path, label: str, log):
+    """The finished result to reuse, or None after making the directory ready to compute the stage:
+    a stale or damaged stage is said so and cleared, an interrupted one loses its cut temporary files."""
+    result, problem = record.check(stage_dir)
+    if result is not None:
+        log(f"{label}: reusing {stage_dir}")
+        return result
+    if problem:
+        log(f"{label}: computing again, {problem}")
+    record.start_over(stage_dir)
+    return None
 
 
 def load_model(config, stage_dir: Path, device) -> torch.nn.Module:
@@ -45,14 +56,13 @@ def epoch_generator(seed: int, stage: str, epoch: int) -> torch.Generator:
 
 def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
     stage_dir = Path(stage_dir)
-    if (done := finished(stage_dir)) is not None:
-        log(f"dense: reusing {stage_dir}")
+    if (done := reusable(stage_dir, "dense", log)) is not None:
         return done
     torch.manual_seed(config.seed)
     model = models.build(config.model).to(device)
     hp = config.train
     optimizer = torch.optim.SGD(model.parameters(), lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
-    state = checkpoint.resume(stage_dir, model, optimizer, log, "dense")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "dense", epochs=hp.epochs)
     start, seconds = (state["epoch"], state["seconds"]) if state else (0, 0.0)
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     for epoch in range(start, hp.epochs):
@@ -70,7 +80,7 @@ def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
                         "model": model.state_dict(), "optimizer": optimizer.state_dict()})
     checkpoint.save(stage_dir / "model.pt", model.state_dict())
     result = {**evaluate(model, splits.test_images, splits.test_labels), "seconds": seconds}
-    write_json(stage_dir / "result.json", result)
+    record.write_result(stage_dir, result)
     (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
 
@@ -126,8 +136,7 @@ def plain_state_dict(model) -> dict:
 
 def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) -> dict:
     stage_dir = Path(stage_dir)
-    if (done := finished(stage_dir)) is not None:
-        log(f"pruned: reusing {stage_dir}")
+    if (done := reusable(stage_dir, "pruned", log)) is not None:
         return done
     p = config.prune
     if p.method == "svd":
@@ -142,7 +151,7 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
         model.load_state_dict(state["model"])
         mask = Mask(state["mask"])
         first_phase, first_epoch, rows, seconds = state["phase"], state["epoch"], state["rows"], state["seconds"]
-        log(f"pruned: resuming at round {first_phase + 1}, epoch {first_epoch + 1}")
+        log(f"pruned: resuming after round {first_phase + 1}, epoch {first_epoch} of {p.epochs}")
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=rows)
     steps_per_epoch = -(-len(splits.train_images) // p_batch(config))
     plan = phases(config, steps_per_epoch)
@@ -190,7 +199,7 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
     mask.save(stage_dir / "mask.pt")
     result = {**evaluate(model, splits.test_images, splits.test_labels), "seconds": seconds,
               "sparsity": mask.sparsity()}
-    write_json(stage_dir / "result.json", result)
+    record.write_result(stage_dir, result, inputs=[dense_dir])
     (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result
 

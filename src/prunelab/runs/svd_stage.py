@@ -11,10 +11,9 @@ from pathlib import Path
 
 import torch
 
-from prunelab.foundations.files import write_json
 from prunelab.pruning import variational
 from prunelab.pruning.mask import Mask
-from prunelab.runs import checkpoint
+from prunelab.runs import checkpoint, record
 from prunelab.runs.stages import epoch_generator, load_model
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.metrics import MetricsLog
@@ -25,7 +24,7 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     p = config.prune
     model = variational.make_variational(load_model(config, dense_dir, device))
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr)
-    state = checkpoint.resume(stage_dir, model, optimizer, log, "pruned (svd)")
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "pruned (svd)", epochs=p.epochs)
     start, seconds = (state["epoch"], state["seconds"]) if state else (0, 0.0)
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     count = len(splits.train_images)
@@ -52,6 +51,6 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     checkpoint.save(stage_dir / "model.pt", plain.state_dict())
     mask.save(stage_dir / "mask.pt")
     result = {**evaluate(plain, splits.test_images, splits.test_labels), "seconds": seconds, "sparsity": mask.sparsity()}
-    write_json(stage_dir / "result.json", result)
+    record.write_result(stage_dir, result, inputs=[dense_dir])
     (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
     return result

@@ -10,12 +10,13 @@ underscores (`prune_sparsity`, `pruned_test_accuracy`) so SQL needs no quoting:
 
 import csv
 import io
-import json
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
-from prunelab.foundations.files import write_text
+from prunelab.errors import PrunelabError
+from prunelab.foundations.files import read_json_file, write_text
 from prunelab.runs.config import load_toml
 from prunelab.runs.config import flatten as flatten_settings
 from prunelab.sweeps.hosts import read_host
@@ -33,9 +34,14 @@ def flatten(values: dict) -> dict:
 def run_row(run: Path, stop: str) -> dict:
     """One row: the run's name, status, settings, stage directories and summary numbers."""
     row = {"run": run.name}
-    summary_path = run / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    row["status"] = "finished" if DONE_WHEN[stop] in summary else "unfinished"
+    try:
+        summary = read_json_file(run / "summary.json", "summary") or {}
+        row["status"] = "finished" if DONE_WHEN[stop] in summary else "unfinished"
+    except PrunelabError:  # cut short by a crash: the run is redone by the next sweep
+        summary = {}
+        row["status"] = "damaged"
+    if not isinstance(summary, dict):
+        summary, row["status"] = {}, "damaged"
     if (run / "config.toml").exists():
         settings = load_toml(run / "config.toml").to_dict()
         settings.pop("device")
@@ -83,9 +89,21 @@ def sql_type(values) -> str:
 
 
 def write_sqlite(path: Path, tables: dict[str, list[dict]]) -> None:
-    """A fresh database, built beside the old one and renamed over it (readers never see half)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.unlink(missing_ok=True)
+    """A fresh database, built beside the old one and renamed over it (readers never see half).
+    The temporary file has a name of its own, so two collections at once cannot delete each other's."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        fill_sqlite(temporary, tables)
+        os.replace(temporary, path)
+    except (OSError, sqlite3.Error) as exc:
+        raise PrunelabError(f"could not write {path}: {exc}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def fill_sqlite(temporary: Path, tables: dict[str, list[dict]]) -> None:
     with sqlite3.connect(temporary) as db:
         for table, rows in tables.items():
             names = columns(rows) or ["run"]  # an empty table still has its key column
@@ -95,7 +113,6 @@ def write_sqlite(path: Path, tables: dict[str, list[dict]]) -> None:
             marks = ", ".join("?" * len(names))
             db.executemany(f'INSERT INTO "{table}" VALUES ({marks})', [[row.get(n) for n in names] for row in rows])
     db.close()
-    os.replace(temporary, path)
 
 
 def collect(run_dirs: list[Path], stop: str, out_dir: Path) -> dict:

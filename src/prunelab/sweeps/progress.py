@@ -51,15 +51,17 @@ def finished_stages(configs, runs_dir, stop: str) -> dict[str, set]:
             for stage in STAGES_UP_TO[stop]}
 
 
-def sharing_lines(configs, runs_dir, stop: str, before: dict[str, set]) -> list[str]:
-    """'7 runs share 1 dense model (1 trained now, 0 reused)', one line per stage."""
+def sharing_lines(configs, runs_dir, stop: str, trained_here: set) -> list[str]:
+    """'7 runs share 1 dense model (1 trained now, 0 reused)', one line per stage. `trained_here`:
+    the stage directories this sweep computed; one that another sweep finished meanwhile is reused."""
     after = finished_stages(configs, runs_dir, stop)
     runs = len(configs)
     lines = []
     for stage in STAGES_UP_TO[stop]:
-        count = len(distinct_stage_dirs(configs, runs_dir, stage))
-        reused = len(before[stage])
-        trained = len(after[stage] - before[stage])
+        dirs = distinct_stage_dirs(configs, runs_dir, stage)
+        count = len(dirs)
+        trained = sum(str(d) in trained_here for d in dirs)
+        reused = sum(d in after[stage] and str(d) not in trained_here for d in dirs)
         verb = "share" if count < runs else ("uses" if runs == 1 else "use")
         lines.append(f"{plural(runs, 'run')} {verb} {plural(count, NOUNS[stage])} "
                      f"({trained} trained now, {reused} reused from earlier)")

@@ -42,6 +42,7 @@ class RayOutcome:
     seconds: float = 0.0
     failed: dict = field(default_factory=dict)  # run index -> one-line error
     hosts: dict = field(default_factory=dict)  # run index -> host that finished it
+    trained: set = field(default_factory=set)  # stage directories this sweep computed (not another process)
 
 
 def import_ray():
@@ -133,7 +134,7 @@ def check_nodes(ray, runs_dir: Path, token: str) -> list[str]:
         raise PrunelabError(one_line(exc.cause)) from None
 
 
-def run_task(index: int, config, runs_dir: str, stop: str, token: str, threads: int, sink) -> str:
+def run_task(index: int, config, runs_dir: str, stop: str, token: str, threads: int, sink) -> tuple[str, list]:
     """One run on a worker: the ordinary pipeline, its log lines sent to the driver's one display."""
     import torch
 
@@ -143,10 +144,10 @@ def run_task(index: int, config, runs_dir: str, stop: str, token: str, threads: 
     log(f"started on {host} (pid {os.getpid()})")
     todo = [pipeline.stage_dir(config, runs_dir, s) for s in STAGES_UP_TO[stop]]
     todo = [d for d in todo if finished(d) is None]
-    pipeline.execute(config, runs_dir, log=log, stop=stop)
+    trained = pipeline.execute(config, runs_dir, log=log, stop=stop)["trained"]
     for directory in todo:  # the stages this task trained (or finished after a retry)
         record_host(directory, host)
-    return host
+    return host, sorted(trained)
 
 
 def run_sweep_on_ray(sweep, runs_dir, address: str | None = None, threads: int = 1, log=print) -> RayOutcome:
@@ -197,7 +198,8 @@ def schedule(ray, sweep, runs_dir: Path, token: str, outcome: RayOutcome, progre
             for ref in done:
                 index = pending.pop(ref)
                 try:
-                    outcome.hosts[index] = ray.get(ref)
+                    outcome.hosts[index], trained = ray.get(ref)
+                    outcome.trained.update(trained)
                 except Exception as exc:  # one bad run must not cost the others
                     outcome.failed[index] = one_line(getattr(exc, "cause", None) or exc)
                 ended.add(index)

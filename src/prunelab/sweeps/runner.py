@@ -11,7 +11,9 @@ import concurrent.futures as futures
 import multiprocessing
 import os
 import queue
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +27,7 @@ class Outcome:
     threads: int
     seconds: float = 0.0
     failed: dict = field(default_factory=dict)  # run index -> one-line error
+    trained: set = field(default_factory=set)  # stage directories this sweep computed (not another process)
 
 
 def available_cores() -> int:
@@ -81,12 +84,13 @@ def run_here(sweep, runs_dir, order, progress, outcome) -> None:
 def run_in_order(sweep, runs_dir, order, progress, outcome) -> None:
     for index in order:
         try:
-            pipeline.execute(sweep.configs[index], runs_dir, log=lambda m, i=index: progress.message(i, m),
-                             stop=sweep.stop)
+            result = pipeline.execute(sweep.configs[index], runs_dir, log=lambda m, i=index: progress.message(i, m),
+                                      stop=sweep.stop)
         except Exception as exc:  # one bad run must not cost the others; KeyboardInterrupt stops all
             outcome.failed[index] = one_line(exc)
             progress.finish(index, outcome.failed[index])
         else:
+            outcome.trained.update(result["trained"])
             progress.finish(index)
 
 
@@ -94,7 +98,7 @@ def run_parallel(sweep, runs_dir, order, progress, outcome) -> None:
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     with futures.ProcessPoolExecutor(outcome.jobs, mp_context=context, initializer=start_worker,
-                                     initargs=(outcome.threads, messages)) as pool:
+                                     initargs=(outcome.threads, messages, os.getpid())) as pool:
         pending = {pool.submit(work, i, sweep.configs[i], str(runs_dir), sweep.stop): i for i in order}
         try:
             while pending:
@@ -105,6 +109,8 @@ def run_parallel(sweep, runs_dir, order, progress, outcome) -> None:
                     error = future.exception()
                     if error is not None:
                         outcome.failed[index] = one_line(error)
+                    else:
+                        outcome.trained.update(future.result())
                     progress.finish(index, outcome.failed.get(index))
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -137,17 +143,41 @@ class _NotATerminal:
         return getattr(self.stream, name)
 
 
-def start_worker(threads: int, messages) -> None:
+def die_with_parent(parent: int, interval: float = 0.5) -> None:
+    """End this worker when the sweep process that started it goes, even by SIGKILL (which runs no
+    clean-up there): Linux is asked for SIGKILL on the parent's death, and a watcher thread also
+    polls for it (other systems, and a parent whose spawning thread ended early)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it went before the request was made
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def start_worker(threads: int, messages, parent: int | None = None) -> None:
     import torch
 
     global _messages
+    if parent is not None:
+        die_with_parent(parent)
     _messages = messages
     torch.set_num_threads(threads)
     sys.stderr = _NotATerminal(sys.stderr)
 
 
-def work(index: int, config, runs_dir: str, stop: str) -> None:
-    pipeline.execute(config, runs_dir, log=lambda m: _messages.put((index, m)), stop=stop)
+def work(index: int, config, runs_dir: str, stop: str) -> list[str]:
+    """Run one; return the stage directories it computed."""
+    return pipeline.execute(config, runs_dir, log=lambda m: _messages.put((index, m)), stop=stop)["trained"]
 
 
 def one_line(error: BaseException) -> str:

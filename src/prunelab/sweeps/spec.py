@@ -19,14 +19,16 @@ exactly.
 
 import copy
 import itertools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from prunelab.cli.settings import validate
 from prunelab.errors import PrunelabError
 from prunelab.runs.config import RunConfig, flatten, load_toml, read_toml, set_value
 from prunelab.runs.pipeline import STOPS, run_name
+from prunelab.runs.validate import validate
 TOP_KEYS = {"base", "grid", "runs", "stop"}
+MAX_RUNS = 1000  # past this a sweep must be asked for explicitly (--max-runs): 10^6 points took 2.4 GB to expand
 
 
 @dataclass
@@ -38,12 +40,12 @@ class Sweep:
     overrides: dict  # command-line --set values applied to the base
 
 
-def load_sweep(path, overrides: dict | None = None) -> Sweep:
+def load_sweep(path, overrides: dict | None = None, max_runs: int = MAX_RUNS) -> Sweep:
     path = Path(path)
-    return parse_sweep(read_toml(path, "sweep file"), path, overrides or {})
+    return parse_sweep(read_toml(path, "sweep file"), path, overrides or {}, max_runs)
 
 
-def parse_sweep(values: dict, path: Path, overrides: dict) -> Sweep:
+def parse_sweep(values: dict, path: Path, overrides: dict, max_runs: int = MAX_RUNS) -> Sweep:
     unknown = set(values) - TOP_KEYS
     if unknown:
         raise PrunelabError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; "
@@ -57,6 +59,10 @@ def parse_sweep(values: dict, path: Path, overrides: dict) -> Sweep:
     entries = values.get("runs", [{}])
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise PrunelabError(f"{path}: [[runs]] must be a non-empty list of tables")
+    count = run_count(values.get("grid", {}), entries)
+    if count > max_runs:
+        raise PrunelabError(f"{path} asks for {count:,} runs, more than the limit of {max_runs:,}; "
+                            f"give --max-runs {count} to make them")
     top_grid = grid_points(values.get("grid", {}), "[grid]")
     configs = expand(base, entries, top_grid)
     for config in configs:
@@ -88,6 +94,16 @@ def expand(base: RunConfig, entries: list[dict], top_grid: list[dict]) -> list[R
                 set_value(config, key, value)
             configs.append(config)
     return configs
+
+
+def run_count(grid, entries: list[dict]) -> int:
+    """How many runs the file asks for (before repeats are dropped), counted without expanding."""
+    def points(table) -> int:
+        if not isinstance(table, dict):
+            return 1  # grid_points names the error
+        return math.prod(len(v) if isinstance(v, list) else 1 for v in flatten(table).values())
+
+    return points(grid) * sum(points(entry.get("grid", {})) for entry in entries)
 
 
 def grid_points(grid, where: str) -> list[dict]:

@@ -3,22 +3,27 @@
 import json
 from pathlib import Path
 
+from prunelab.errors import PrunelabError
+from prunelab.foundations.files import write_text
+
 
 class MetricsLog:
-    """Append-only log. On resume, lines past the last checkpointed epoch are dropped."""
+    """Append-only log. On resume, lines past the last checkpointed epoch are dropped: the kept
+    rows are written to a new file renamed over the old one, so a kill mid-rewrite loses none."""
 
     def __init__(self, path, keep_rows: int = 0):
         self.path = Path(path)
         rows = read_rows(self.path)[:keep_rows]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "w") as handle:
-            handle.writelines(json.dumps(r) + "\n" for r in rows)
+        write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
         self.rows = rows
 
     def append(self, row: dict) -> None:
-        with open(self.path, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
-            handle.flush()
+        try:
+            with open(self.path, "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+                handle.flush()
+        except OSError as exc:  # a full disk, a folder made read-only: one line, as for other writes
+            raise PrunelabError(f"could not write {self.path}: {exc.strerror or exc}") from None
         self.rows.append(row)
 
 

@@ -1,0 +1,49 @@
+"""Anything that is not a regular file is refused by what it is, never read: a FIFO would block
+forever and a link to /dev/zero would fill memory."""
+
+import os
+
+import pytest
+
+from prunelab.cli.sources import load_source
+from prunelab.compression import CompressedModel
+from prunelab.errors import PrunelabError
+from prunelab.runs import checkpoint
+
+
+@pytest.fixture(params=["fifo", "dev-zero"])
+def special(request, tmp_path):
+    path = tmp_path / "model.plc"
+    if request.param == "fifo":
+        os.mkfifo(path)
+        return path, "a FIFO, not a regular file"
+    os.symlink("/dev/zero", path)
+    return path, "a device or other special file, not a regular file"
+
+
+def test_a_compressed_model_that_is_not_a_regular_file_is_refused(special):
+    path, message = special
+    with pytest.raises(PrunelabError, match=message):
+        CompressedModel.read(path)
+
+
+def test_a_checkpoint_that_is_not_a_regular_file_is_refused(special):
+    path, message = special
+    with pytest.raises(PrunelabError, match=message):
+        checkpoint.load(path)
+
+
+def test_evaluate_and_export_say_what_the_source_is_not(special):
+    path, _ = special
+    with pytest.raises(PrunelabError, match="is not a regular file or a run directory"):
+        load_source(str(path))
+
+
+def test_a_file_past_the_formats_largest_is_not_read_whole(tmp_path, monkeypatch):
+    from prunelab.compression import fileformat
+
+    monkeypatch.setattr(fileformat, "MAX_FILE_BYTES", 1000)
+    path = tmp_path / "big.plc"
+    path.write_bytes(fileformat.MAGIC + bytes(2000))
+    with pytest.raises(PrunelabError, match=r"is larger than a compressed model file can be \(1,000 bytes at most\)"):
+        CompressedModel.read(path)

@@ -1,0 +1,46 @@
+"""Stages follow the data's content: the same data from another folder shares them, other data
+(through a folder) gets its own, and the published dataset read from a folder is the cache's."""
+
+import os
+
+import importlib
+
+import pytest
+from data_helpers import random_splits, write_idx_folder
+
+from prunelab.data.splits import STANDARD_COUNTS
+from prunelab.runs.config import RunConfig, set_value
+from prunelab.runs.pipeline import stage_dir
+
+fetch_module = importlib.import_module("prunelab.data.fetch")  # the package's `fetch` is the function
+
+
+def config_reading(folder) -> RunConfig:
+    config = RunConfig()
+    if folder is not None:
+        set_value(config, "data.data_dir", str(folder))
+    return config
+
+
+@pytest.fixture(scope="module")
+def full_size_folders(tmp_path_factory):
+    """One full-size folder of made-up data, the same files linked into a second folder."""
+    root = tmp_path_factory.mktemp("content")
+    first = write_idx_folder(root / "first", random_splits(STANDARD_COUNTS))
+    (root / "second").mkdir()
+    for path in first.iterdir():
+        os.link(path, root / "second" / path.name)
+    return first, root / "second"
+
+
+def test_the_same_data_in_two_folders_shares_its_stages(full_size_folders, tmp_path):
+    first, second = full_size_folders
+    names = {stage_dir(config_reading(f), tmp_path, "dense").name for f in (first, second)}
+    assert len(names) == 1
+    assert names != {stage_dir(config_reading(None), tmp_path, "dense").name}
+
+
+def test_the_published_data_from_a_folder_shares_the_caches_stages(full_size_folders, tmp_path, monkeypatch):
+    first, _ = full_size_folders
+    monkeypatch.setitem(fetch_module.OFFICIAL_SHA256, "mnist", random_splits(STANDARD_COUNTS).sha256())
+    assert stage_dir(config_reading(first), tmp_path, "pruned") == stage_dir(config_reading(None), tmp_path, "pruned")
