@@ -17,19 +17,23 @@ from prunelab.deploy.compact import Compaction, compact
 from prunelab.errors import PrunelabError
 from prunelab.training.weight_sharing import SharedWeights
 
+DEFAULT_INPUT_SHAPE = (1, 28, 28)  # the built-in models' (C, H, W); a file from the Python API records its own
 
-def pack_model(model, name: str, shared: SharedWeights, index_bits: int, metadata: dict) -> CompressedModel:
+
+def pack_model(model, name: str, shared: SharedWeights, index_bits: int, metadata: dict,
+               input_shape=DEFAULT_INPUT_SHAPE) -> CompressedModel:
     """The weight-shared ``model`` as a compact file (format version 3); ``shared`` gives every
     layer's code width. Centroids and biases are stored as float16 where they are float16 values
     (after ``shared.round_to_half``), else as float32."""
     code_bits = {weight.removesuffix(".weight"): bits for weight, bits in shared.bits.items()}
-    return pack_compact(model, name, code_bits, index_bits, metadata)
+    return pack_compact(model, name, code_bits, index_bits, metadata, input_shape)
 
 
-def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict) -> CompressedModel:
+def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict,
+                 input_shape=DEFAULT_INPUT_SHAPE) -> CompressedModel:
     """Trace ``model``, compact it (``deploy.compact``: lossless) and encode every compact layer;
     ``index_bits`` is one width for all layers or a dict per layer (0: the smallest per layer)."""
-    graph = trace_weighted(model)
+    graph = trace_weighted(model, input_shape)
     result = compact(graph)
     original = {op.name: op.weight.shape for op in graph.layers()}
     layers, kept = [], {}
@@ -44,9 +48,9 @@ def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict) 
     return CompressedModel(model=name, metadata=metadata, layers=layers, kept=kept)
 
 
-def trace_weighted(model) -> g.Graph:
+def trace_weighted(model, input_shape=DEFAULT_INPUT_SHAPE) -> g.Graph:
     """``model`` as a graph, refusing parameters that are not a weighted layer's weight or bias."""
-    graph = g.trace(model)
+    graph = g.trace(model, input_shape)
     covered = {f"{op.name}.{part}" for op in graph.layers() for part in ("weight", "bias")}
     extra = sorted(n for n, _ in model.named_parameters() if n not in covered)
     if extra:
@@ -86,22 +90,36 @@ def recompress(compressed: CompressedModel, index_bits: int | None = None) -> Co
 
 
 def unpack_model(compressed: CompressedModel) -> torch.nn.Module:
-    """Build the architecture the file names and load the decoded weights into it; a compact file's
+    """Build the architecture the file names and load the decoded weights into it."""
+    return load_into(compressed, models.build(compressed.model)).eval()
+
+
+def load_into(compressed: CompressedModel, model: torch.nn.Module) -> torch.nn.Module:
+    """Load the decoded weights into ``model`` by parameter name, after checking that every name and
+    shape matches both ways (nothing is written into a module that does not fit). A compact file's
     dropped units get zero weights and biases (they output zero, and nothing reads them)."""
-    model = models.build(compressed.model)
     params = dict(model.named_parameters())
-    loaded = set()
-    with torch.no_grad():
-        for name, (weight, bias) in original_layers(compressed).items():
-            _copy(params, f"{name}.weight", weight, loaded)
-            if bias is not None:
-                _copy(params, f"{name}.bias", bias, loaded)
-        for name, array in compressed.dense.items():
-            _copy(params, name, array, loaded)
-    missing = set(params) - loaded
+    arrays = {}
+    for name, (weight, bias) in original_layers(compressed).items():
+        arrays[f"{name}.weight"] = weight
+        if bias is not None:
+            arrays[f"{name}.bias"] = bias
+    arrays.update(compressed.dense)
+    for name, array in arrays.items():
+        if name not in params:
+            raise PrunelabError(f"the file has '{name}', which the {type(model).__name__} has not "
+                                f"(file made from {compressed.model})")
+        if tuple(params[name].shape) != tuple(array.shape):
+            raise PrunelabError(f"the file's '{name}' has shape {tuple(array.shape)}, the model's "
+                                f"{tuple(params[name].shape)}")
+    missing = sorted(set(params) - set(arrays))
     if missing:
-        raise PrunelabError(f"compressed file lacks parameters {', '.join(sorted(missing))} of {compressed.model}")
-    return model.eval()
+        raise PrunelabError(f"the file (from {compressed.model}) lacks {', '.join(missing)} of the "
+                            f"{type(model).__name__}")
+    with torch.no_grad():
+        for name, array in arrays.items():
+            params[name].copy_(torch.from_numpy(np.array(array, dtype=np.float32)))
+    return model
 
 
 def original_layers(compressed: CompressedModel) -> dict:
@@ -158,15 +176,6 @@ def compaction(compressed: CompressedModel) -> Compaction:
 def compaction_summary(compressed: CompressedModel) -> dict:
     """Architecture before and after compaction and the MACs per image of each (``Compaction.summary``)."""
     return compaction(compressed).summary(g.trace(unpack_model(compressed)))
-
-
-def _copy(params: dict, name: str, array, loaded: set) -> None:
-    if name not in params:
-        raise PrunelabError(f"compressed file has '{name}', which model does not have")
-    if tuple(params[name].shape) != tuple(array.shape):
-        raise PrunelabError(f"compressed '{name}' has shape {tuple(array.shape)}, model expects {tuple(params[name].shape)}")
-    params[name].copy_(torch.from_numpy(np.array(array, dtype=np.float32)))
-    loaded.add(name)
 
 
 def is_compressed_file(path) -> bool:

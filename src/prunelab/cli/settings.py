@@ -59,13 +59,15 @@ def validate(config: RunConfig) -> None:
             raise PrunelabError("prune.layers works with method magnitude and backend prunelab")
         for value in layer_targets(config.prune.layers).values():
             check_sparsity(value)
-    choices = {"prune.method": ("magnitude", "global", "std", "course", "svd"), "prune.backend": ("prunelab", "torch"),
+    from prunelab import methods
+
+    choices = {"prune.method": tuple(methods.REGISTRY), "prune.backend": ("prunelab", "torch"),
                "prune.schedule": ("oneshot", "iterative", "gradual")}
     for key, allowed in choices.items():
         value = getattr(config.prune, key.split(".")[1])
         if value not in allowed:
             raise PrunelabError(f"unknown {key} '{value}'; choose from {', '.join(allowed)}")
-    if config.prune.backend == "torch" and config.prune.method in ("std", "course", "svd"):
+    if config.prune.backend == "torch" and config.prune.method not in ("magnitude", "global"):
         raise PrunelabError(f"the torch backend supports methods magnitude and global, not {config.prune.method}")
     q = config.quantize
     for name in ("conv_bits", "fc_bits"):

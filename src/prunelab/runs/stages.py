@@ -12,13 +12,12 @@ from pathlib import Path
 
 import torch
 
-from prunelab import models
+from prunelab import methods, models
 from prunelab.foundations.files import write_json
-from prunelab.pruning import criteria, schedules, torch_backend
+from prunelab.pruning import schedules, torch_backend
 from prunelab.pruning.mask import Mask
 from prunelab.errors import PrunelabError
 from prunelab.runs import checkpoint
-from prunelab.runs.config import layer_targets
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.masking import MaskEnforcer
 from prunelab.training.metrics import MetricsLog
@@ -76,29 +75,12 @@ def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
 
 
 def new_mask(config, model, mask: Mask, target: float) -> Mask:
-    """The next mask for `target` sparsity by the configured criterion and backend."""
+    """The next mask for `target` sparsity by the configured method's criterion (or torch's pruning)."""
     p = config.prune
     if p.backend == "torch":
         prune = torch_backend.prune_global if p.method == "global" else torch_backend.prune_per_layer
         return prune(model, target)
-    weights = dict(model.named_parameters())
-    if p.method == "global":
-        return criteria.magnitude_global(weights, mask, target)
-    if p.method == "std":
-        return criteria.std_threshold(weights, mask, p.quality)
-    if p.layers:
-        return criteria.magnitude_per_layer(weights, mask, per_layer_targets(p, mask, target))
-    return criteria.magnitude_per_layer(weights, mask, target)
-
-
-def per_layer_targets(p, mask: Mask, target: float) -> dict:
-    """Each layer's share of this round: the same fraction of its way, in log density, as the model's."""
-    finals = layer_targets(p.layers)
-    unknown = set(finals) - set(mask)
-    if unknown:
-        raise PrunelabError(f"prune.layers names {', '.join(sorted(unknown))}, which the model does not have")
-    progress = math.log1p(-target) / math.log1p(-p.sparsity) if p.sparsity > 0 else 1.0
-    return {n: 1.0 - (1.0 - finals.get(n, 0.0)) ** progress for n in mask}
+    return methods.get(p.method).criterion(dict(model.named_parameters()), mask, target, p)
 
 
 def phases(config, steps_per_epoch: int) -> list[dict]:
@@ -106,7 +88,7 @@ def phases(config, steps_per_epoch: int) -> list[dict]:
     p = config.prune
     if p.schedule == "gradual":
         return [{"target": p.sparsity, "epochs": p.epochs, "gradual": True}]
-    rounds = 1 if p.schedule == "oneshot" or p.method == "course" else p.rounds
+    rounds = 1 if p.schedule == "oneshot" or methods.get(p.method).one_round else p.rounds
     return [{"target": t, "epochs": p.epochs, "gradual": False} for t in schedules.iterative_targets(p.sparsity, rounds)]
 
 
@@ -130,7 +112,7 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
         log(f"pruned: reusing {stage_dir}")
         return done
     p = config.prune
-    if p.method == "svd":
+    if methods.get(p.method).trainer == "variational":
         from prunelab.runs.svd_stage import train_variational
 
         return train_variational(config, splits, dense_dir, stage_dir, device, log)
@@ -214,7 +196,7 @@ class MaskKeeper:
         total = phase["epochs"] * steps_per_epoch
         self.end = max(1, int(0.75 * total))  # prune during the first 3/4, then fine-tune
         self.interval = max(1, steps_per_epoch // 4)
-        self.per_step = config.prune.backend == "prunelab" and config.prune.method != "course"
+        self.per_step = config.prune.backend == "prunelab" and methods.get(config.prune.method).enforce == "step"
         self.enforcer = MaskEnforcer(model, mask) if self.per_step else None
 
     def after_step(self, model, optimizer) -> None:
