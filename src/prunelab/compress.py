@@ -138,8 +138,8 @@ def compact_graph(compressed: CompressedModel) -> g.Graph:
     """The compact model as a ``Graph``: a compact file's layers as stored (a Dense reads only the
     inputs some weight uses), an older file's compacted on the way."""
     if not compressed.is_compact:
-        return compact(g.trace(unpack_model(compressed))).graph
-    skeleton = g.trace(models.build(compressed.model))
+        return compact(g.trace(unpack_model(compressed), file_input_shape(compressed))).graph
+    skeleton = g.trace(models.build(compressed.model), file_input_shape(compressed))
     if [op.name for op in skeleton.layers()] != [layer.name for layer in compressed.layers]:
         raise PrunelabError(f"the file's layers are not those of {compressed.model}")
     ops = []
@@ -167,7 +167,7 @@ def _read_only_used_inputs(op: g.Dense) -> g.Dense:
 def compaction(compressed: CompressedModel) -> Compaction:
     """The compact graph with the original units each layer keeps and the original architecture."""
     if not compressed.is_compact:
-        return compact(g.trace(unpack_model(compressed)))
+        return compact(g.trace(unpack_model(compressed), file_input_shape(compressed)))
     kept = {name: entry.units for name, entry in compressed.kept.items()}
     original = "-".join(str(entry.shape[0]) for entry in compressed.kept.values())
     return Compaction(compact_graph(compressed), kept, original)
@@ -175,7 +175,17 @@ def compaction(compressed: CompressedModel) -> Compaction:
 
 def compaction_summary(compressed: CompressedModel) -> dict:
     """Architecture before and after compaction and the MACs per image of each (``Compaction.summary``)."""
-    return compaction(compressed).summary(g.trace(unpack_model(compressed)))
+    return compaction(compressed).summary(g.trace(unpack_model(compressed), file_input_shape(compressed)))
+
+
+def file_input_shape(compressed: CompressedModel) -> tuple[int, ...]:
+    """The (C, H, W) a file records, else the built-in models' (1, 28, 28)."""
+    shape = compressed.metadata.get("input_shape")
+    if shape is None:
+        return DEFAULT_INPUT_SHAPE
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise PrunelabError(f"the file's input_shape {shape!r} is not a list of 1 to 3 positive integers")
+    return tuple(shape)
 
 
 def is_compressed_file(path) -> bool:

@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+from pathlib import Path
 
 from prunelab import data
 from prunelab.cli.bench import register_bench
@@ -33,8 +34,13 @@ def data_fetch(args):
         print(f"  {path}")
 
 
+# flags that set only later stages' settings: `train` (the dense stage) would silently ignore them
+LATER_STAGE_FLAGS = ("sparsity", "method", "backend", "schedule", "rounds", "retrain_epochs")
+
+
 def register_pipeline(parser, stop: str, preset: str | None):
     add_arguments(parser, default_preset=preset)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, all cores)")
     parser.set_defaults(handler=lambda args: pipeline(args, stop))
 
 
@@ -42,6 +48,15 @@ def pipeline(args, stop: str):
     from prunelab.pruning.report import format_table
     from prunelab.runs import pipeline as runs
 
+    given = [f"--{f.replace('_', '-')}" for f in LATER_STAGE_FLAGS if getattr(args, f, None) is not None]
+    if stop == "dense" and given:
+        raise PrunelabError(f"train runs the dense stage only and would ignore {', '.join(given)}; use prune or run")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise PrunelabError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     config = build_config(args)
     summary = runs.execute(config, runs_dir=args.runs_dir, log=log, stop=stop)
     print(f"run: {summary['run_dir']}")
@@ -51,6 +66,7 @@ def pipeline(args, stop: str):
     if "compressed" in summary:
         c = summary["compressed"]
         print(format_storage(c["table"]))
+        print(f"compressed file: {Path(summary['run_dir']) / c['file']}")
         print(f"compressed file {c['file_bytes']:,} bytes vs dense fp32 {c['dense_bytes']:,} bytes: "
               f"{c['ratio']:.1f}x smaller; accuracy from the decoded file {100 * c['test_accuracy']:.2f}% "
               f"({c['test_errors']} errors)")

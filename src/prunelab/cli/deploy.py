@@ -1,8 +1,9 @@
 """The deploy side of the command line: C export, compact ONNX, and evaluation through the C engine."""
 
+import re
 from pathlib import Path
 
-from prunelab.cli.sources import load_source
+from prunelab.cli.sources import load_source, source_input_shape
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_bytes
 
@@ -15,7 +16,7 @@ def compact_source(source: str, stage: str = "pruned", model_name: str | None = 
     from prunelab.deploy.graph import trace
 
     model, name, dataset = load_source(source, stage, model_name)
-    graph = trace(model)
+    graph = trace(model, source_input_shape(source))
     return compact(graph), graph, name, dataset
 
 
@@ -31,7 +32,7 @@ def export_c(args) -> None:
     from prunelab.deploy.cgen import generate
 
     compaction, graph, model, _ = compact_source(args.source, args.stage, args.model)
-    name = args.name or model.replace("-", "_")
+    name = args.name or re.sub(r"\W", "_", model)
     if name[:1].isdigit():
         name = "model_" + name
     weights = args.weights or DEFAULT_EXPORT_WEIGHTS

@@ -49,7 +49,7 @@ def validate(config: RunConfig) -> None:
     from prunelab.pruning.criteria import check_sparsity
 
     models.build(config.model)
-    if config.data.dataset not in data.DATASETS:
+    if config.data.dataset not in data.DATASETS and not data.is_npz(config.data.dataset):
         raise PrunelabError(f"unknown dataset '{config.data.dataset}'; choose from {', '.join(data.DATASETS)}")
     check_sparsity(config.prune.sparsity)
     if config.prune.layers:

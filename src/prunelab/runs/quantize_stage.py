@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from prunelab import models
-from prunelab.compress import compaction_summary, pack_model, unpack_model
+from prunelab.compress import DEFAULT_INPUT_SHAPE, compaction_summary, pack_model, unpack_model
 from prunelab.compression import CompressedModel, storage_table
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_json
@@ -20,7 +20,7 @@ from prunelab.pruning.mask import Mask
 from prunelab.runs import checkpoint
 from prunelab.runs.stages import epoch_generator, finished, load_model
 from prunelab.training.distill import distillation_loss
-from prunelab.training.loop import evaluate, train_epoch
+from prunelab.training.loop import evaluate, input_shape, train_epoch
 from prunelab.training.masking import MaskEnforcer
 from prunelab.training.metrics import MetricsLog
 from prunelab.training.schedule import lr_at, set_lr
@@ -65,7 +65,10 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
         shared.round_to_half(model)
     in_memory = evaluate(model, splits.test_images, splits.test_labels)
     metadata = {"dataset": config.data.dataset, "seed": config.seed, "test_accuracy": in_memory["test_accuracy"]}
-    compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata)  # compact: format 3
+    shape = input_shape(splits.test_images)
+    if shape != DEFAULT_INPUT_SHAPE:  # a user's data; the built-in datasets' files stay as they were
+        metadata["input_shape"] = list(shape)
+    compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata, shape)  # compact: format 3
     compressed.write(stage_dir / FILE_NAME)
     from_file = evaluate(unpack_model(CompressedModel.read(stage_dir / FILE_NAME)).to(device),
                          splits.test_images, splits.test_labels)

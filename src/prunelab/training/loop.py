@@ -10,9 +10,16 @@ from tqdm import tqdm
 from prunelab.errors import PrunelabError
 
 
-def as_input(images_uint8: torch.Tensor) -> torch.Tensor:
-    """(N, 28, 28) bytes -> (N, 1, 28, 28) float pixels in [0, 1], what every model takes."""
-    return images_uint8.unsqueeze(1).float().div_(255.0)
+def as_input(images: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) bytes -> (N, 1, 28, 28) float pixels in [0, 1], what every model takes; a user's
+    (N, C, H, W) or (N, features) keeps its shape, and float32 values are taken as they are."""
+    x = images.unsqueeze(1) if images.ndim == 3 else images
+    return x.float() if x.is_floating_point() else x.float().div_(255.0)
+
+
+def input_shape(images: torch.Tensor) -> tuple[int, ...]:
+    """The shape of one example as the model sees it, e.g. (1, 28, 28)."""
+    return tuple(as_input(images[:1]).shape[1:])
 
 
 def train_epoch(model, optimizer, images, labels, batch_size, generator, after_step=None,
