@@ -86,7 +86,8 @@ def recompress(compressed: CompressedModel, index_bits: int | None = None) -> Co
     width and, unless ``index_bits`` is given, its index width. A compact file comes back as it is."""
     widths = {layer.name: layer.index_bits for layer in compressed.layers} if index_bits is None else index_bits
     code_bits = {layer.name: layer.codebook.bits for layer in compressed.layers}
-    return pack_compact(unpack_model(compressed), compressed.model, code_bits, widths, compressed.metadata)
+    return pack_compact(unpack_model(compressed), compressed.model, code_bits, widths, compressed.metadata,
+                        file_input_shape(compressed))
 
 
 def unpack_model(compressed: CompressedModel) -> torch.nn.Module:

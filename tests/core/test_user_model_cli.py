@@ -52,10 +52,19 @@ def test_a_user_model_on_an_npz_runs_every_stage_and_exports_c(user_project, cap
     assert main(["export", str(run / "quantized" / "model.plc"), "--format", "c", "--output", "c"]) == 0
     assert "input [3, 12, 12]" in (user_project / "c" / "user_nets_small_cnn.h").read_text()
     capsys.readouterr()
+    assert main(["export", str(run), "--format", "onnx", "--output", "m.onnx"]) == 0  # the run's input shape
     assert main(["evaluate", str(run / "quantized" / "model.plc"), "--json"]) == 0
     out = capsys.readouterr().out
     scored = json.loads(out[out.index("{"):])
     assert scored["test_accuracy"] == summary["compressed"]["test_accuracy"]
+    # compress RUN keeps the fine-tuned widths and says so when asked for others
+    assert main(["compress", str(run), "--conv-bits", "4", "--output", "other.plc"]) == 2
+    assert "holds 0 with 8-bit codes, fine-tuned at that width" in capsys.readouterr().err
+    assert main(["compress", str(run), "--conv-bits", "8", "--index-bits", "0", "--output", "same.plc"]) == 0
+    assert main(["compress", str(run / "pruned" / "model.pt"), "--model", "user_nets:small_cnn", "--conv-bits", "4",
+                 "--input-shape", "3,12,12", "--output", "four.plc"]) == 0
+    four = CompressedModel.read("four.plc")
+    assert four.layer("0").codebook.bits == 4 and four.metadata["input_shape"] == [3, 12, 12]
 
 
 @pytest.mark.parametrize("spec, message", [

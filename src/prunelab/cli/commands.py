@@ -170,6 +170,8 @@ def register_export(parser):
                         help="c: images per pass (static buffers grow with it; 1 for a microcontroller)")
     parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
     parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--input-shape", help="C,H,W (or F) of one input, for a .pt of your own model "
+                                              "(default: what the file or run records, else 1,28,28)")
     parser.set_defaults(handler=export)
 
 
@@ -184,8 +186,10 @@ def export(args):
             raise PrunelabError("--compact applies to --format onnx (the C export is always compact)")
         return deploy.export_compact_onnx(args)
 
+    from prunelab.cli.sources import source_input_shape
+
     model, name, _ = load_source(args.source, args.stage, args.model)
-    path = exporter.export(model, args.format, args.output)
+    path = exporter.export(model, args.format, args.output, source_input_shape(args.source, args.input_shape))
     print(f"wrote {path} ({args.format}, {name}, pruning permanent)")
 
 
@@ -194,8 +198,11 @@ def register_compress(parser):
                                        "or a compressed file of any format version (rewritten as version 3)")
     parser.add_argument("--output", required=True, help="compressed file to write")
     parser.add_argument("--model", help="architecture of a .pt file")
-    parser.add_argument("--conv-bits", type=int, default=8)
-    parser.add_argument("--fc-bits", type=int, default=5)
+    parser.add_argument("--conv-bits", type=int, help="code width of convolutions (default 8; a compressed "
+                                                      "file or quantized stage keeps its own)")
+    parser.add_argument("--fc-bits", type=int, help="code width of fully connected layers (default 5)")
+    parser.add_argument("--input-shape", help="C,H,W (or F) of one input, for a .pt of your own model "
+                                              "(default: what the file or run records, else 1,28,28)")
     parser.add_argument("--index-bits", type=int, default=None,
                         help="relative index width, 1..8; 0 chooses per layer (default 5; a compressed file "
                              "keeps each layer's)")
@@ -212,17 +219,34 @@ def compress(args):
 
     source, ready = Path(args.source), Path(args.source) / "quantized" / "model.plc"
     if ready.is_file() or (source.is_file() and is_compressed_file(source)):
-        compressed = recompress(CompressedModel.read(ready if ready.is_file() else source), args.index_bits)
+        existing = CompressedModel.read(ready if ready.is_file() else source)
+        refuse_other_code_widths(existing, args.conv_bits, args.fc_bits, ready if ready.is_file() else source)
+        compressed = recompress(existing, args.index_bits)
     else:  # k-means without fine-tuning on the pruned weights
+        from prunelab.cli.sources import source_input_shape
+
         model, name, dataset = load_source(args.source, "pruned", args.model)
         mask = Mask({n: p != 0 for n, p in model.named_parameters() if n in Mask.ones_like(model)})
-        shared = SharedWeights(model, mask, layer_bits(model, mask, args.conv_bits, args.fc_bits))
+        bits = (8 if args.conv_bits is None else args.conv_bits, 5 if args.fc_bits is None else args.fc_bits)
+        shared = SharedWeights(model, mask, layer_bits(model, mask, *bits))
         index_bits = 5 if args.index_bits is None else args.index_bits
-        compressed = pack_model(model, name, shared, index_bits, {"dataset": dataset or "mnist"})
+        shape = source_input_shape(args.source, args.input_shape)
+        metadata = {"dataset": dataset or "mnist", **({"input_shape": list(shape)} if shape != (1, 28, 28) else {})}
+        compressed = pack_model(model, name, shared, index_bits, metadata, shape)
     compressed.write(args.output)
     CompressedModel.read(args.output)  # verify what was written
     print(format_storage(storage_table(compressed)))
     print(f"wrote {args.output} ({Path(args.output).stat().st_size:,} bytes, format version 3)")
+
+
+def refuse_other_code_widths(compressed, conv_bits, fc_bits, origin) -> None:
+    """A quantized file's codebooks were fine-tuned at their widths; rewriting it cannot change them."""
+    for layer in compressed.layers:
+        wanted = conv_bits if len(compressed.original_shape(layer.name)) == 4 else fc_bits
+        if wanted is not None and wanted != layer.codebook.bits:
+            raise PrunelabError(f"{origin} holds {layer.name} with {layer.codebook.bits}-bit codes, fine-tuned at that "
+                                f"width; for {wanted} bits rerun the run with --set quantize.conv_bits=/fc_bits=, or "
+                                f"compress its pruned/model.pt with --model")
 
 
 def register_decompress(parser):

@@ -62,11 +62,20 @@ def state_dict_mismatch(expected: dict, given: dict) -> str:
     return "; ".join(parts)
 
 
-def source_input_shape(source: str) -> tuple[int, ...]:
-    """One example's shape for SOURCE: what a compressed file records, a run's dataset's, else (1, 28, 28)."""
+def source_input_shape(source: str, given: str | None = None) -> tuple[int, ...]:
+    """One example's shape for SOURCE: ``given`` ("3,32,32"), what a compressed file records, a run's
+    dataset's, else (1, 28, 28)."""
     from prunelab.compress import DEFAULT_INPUT_SHAPE, file_input_shape
     from prunelab.data import input_shape
 
+    if given:
+        try:
+            shape = tuple(int(v) for v in given.split(","))
+        except ValueError:
+            shape = ()
+        if not 1 <= len(shape) <= 3 or min(shape) < 1:
+            raise PrunelabError(f"--input-shape needs C,H,W or F as positive integers, got '{given}'")
+        return shape
     path = Path(source)
     if path.is_file() and is_compressed_file(path):
         return file_input_shape(CompressedModel.read(path))
