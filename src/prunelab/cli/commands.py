@@ -217,7 +217,9 @@ def compress(args):
     from prunelab.pruning.mask import Mask
     from prunelab.training.weight_sharing import SharedWeights, layer_bits
 
-    source, ready = Path(args.source), Path(args.source) / "quantized" / "model.plc"
+    from prunelab.runs.quantize_stage import FILE_NAME
+
+    source, ready = Path(args.source), Path(args.source) / "quantized" / FILE_NAME
     if ready.is_file() or (source.is_file() and is_compressed_file(source)):
         existing = CompressedModel.read(ready if ready.is_file() else source)
         refuse_other_code_widths(existing, args.conv_bits, args.fc_bits, ready if ready.is_file() else source)
