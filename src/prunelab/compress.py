@@ -17,19 +17,23 @@ from prunelab.deploy.compact import Compaction, compact
 from prunelab.errors import PrunelabError
 from prunelab.training.weight_sharing import SharedWeights
 
+DEFAULT_INPUT_SHAPE = (1, 28, 28)  # the built-in models' (C, H, W); a file from the Python API records its own
 
-def pack_model(model, name: str, shared: SharedWeights, index_bits: int, metadata: dict) -> CompressedModel:
+
+def pack_model(model, name: str, shared: SharedWeights, index_bits: int, metadata: dict,
+               input_shape=DEFAULT_INPUT_SHAPE) -> CompressedModel:
     """The weight-shared ``model`` as a compact file (format version 3); ``shared`` gives every
     layer's code width. Centroids and biases are stored as float16 where they are float16 values
     (after ``shared.round_to_half``), else as float32."""
     code_bits = {weight.removesuffix(".weight"): bits for weight, bits in shared.bits.items()}
-    return pack_compact(model, name, code_bits, index_bits, metadata)
+    return pack_compact(model, name, code_bits, index_bits, metadata, input_shape)
 
 
-def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict) -> CompressedModel:
+def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict,
+                 input_shape=DEFAULT_INPUT_SHAPE) -> CompressedModel:
     """Trace ``model``, compact it (``deploy.compact``: lossless) and encode every compact layer;
     ``index_bits`` is one width for all layers or a dict per layer (0: the smallest per layer)."""
-    graph = trace_weighted(model)
+    graph = trace_weighted(model, input_shape)
     result = compact(graph)
     original = {op.name: op.weight.shape for op in graph.layers()}
     layers, kept = [], {}
@@ -44,9 +48,9 @@ def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict) 
     return CompressedModel(model=name, metadata=metadata, layers=layers, kept=kept)
 
 
-def trace_weighted(model) -> g.Graph:
+def trace_weighted(model, input_shape=DEFAULT_INPUT_SHAPE) -> g.Graph:
     """``model`` as a graph, refusing parameters that are not a weighted layer's weight or bias."""
-    graph = g.trace(model)
+    graph = g.trace(model, input_shape)
     covered = {f"{op.name}.{part}" for op in graph.layers() for part in ("weight", "bias")}
     extra = sorted(n for n, _ in model.named_parameters() if n not in covered)
     if extra:
@@ -82,27 +86,49 @@ def recompress(compressed: CompressedModel, index_bits: int | None = None) -> Co
     width and, unless ``index_bits`` is given, its index width. A compact file comes back as it is."""
     widths = {layer.name: layer.index_bits for layer in compressed.layers} if index_bits is None else index_bits
     code_bits = {layer.name: layer.codebook.bits for layer in compressed.layers}
-    return pack_compact(unpack_model(compressed), compressed.model, code_bits, widths, compressed.metadata)
+    return pack_compact(unpack_model(compressed), compressed.model, code_bits, widths, compressed.metadata,
+                        file_input_shape(compressed))
 
 
 def unpack_model(compressed: CompressedModel) -> torch.nn.Module:
-    """Build the architecture the file names and load the decoded weights into it; a compact file's
+    """Build the architecture the file names and load the decoded weights into it."""
+    return load_into(compressed, models.build(compressed.model)).eval()
+
+
+def load_into(compressed: CompressedModel, model: torch.nn.Module) -> torch.nn.Module:
+    """Load the decoded weights into ``model`` by parameter name, after checking that every name and
+    shape matches both ways (nothing is written into a module that does not fit). A compact file's
     dropped units get zero weights and biases (they output zero, and nothing reads them)."""
-    model = models.build(compressed.model)
     params = dict(model.named_parameters())
     check_layer_order(compressed, params)
-    loaded = set()
-    with torch.no_grad():
-        for name, (weight, bias) in original_layers(compressed).items():
-            _copy(params, f"{name}.weight", weight, loaded)
-            if bias is not None:
-                _copy(params, f"{name}.bias", bias, loaded)
-        for name, array in compressed.dense.items():
-            _copy(params, name, array, loaded)
-    missing = set(params) - loaded
+    arrays = {}
+
+    def give(name: str, array) -> None:
+        if name in arrays:  # e.g. a crafted dense entry named like a layer's bias
+            raise PrunelabError(f"compressed file gives '{name}' twice")
+        arrays[name] = array
+
+    for name, (weight, bias) in original_layers(compressed).items():
+        give(f"{name}.weight", weight)
+        if bias is not None:
+            give(f"{name}.bias", bias)
+    for name, array in compressed.dense.items():
+        give(name, array)
+    for name, array in arrays.items():
+        if name not in params:
+            raise PrunelabError(f"the file has '{name}', which the {type(model).__name__} has not "
+                                f"(file made from {compressed.model})")
+        if tuple(params[name].shape) != tuple(array.shape):
+            raise PrunelabError(f"the file's '{name}' has shape {tuple(array.shape)}, the model's "
+                                f"{tuple(params[name].shape)}")
+    missing = sorted(set(params) - set(arrays))
     if missing:
-        raise PrunelabError(f"compressed file lacks parameters {', '.join(sorted(missing))} of {compressed.model}")
-    return model.eval()
+        raise PrunelabError(f"the file (from {compressed.model}) lacks {', '.join(missing)} of the "
+                            f"{type(model).__name__}")
+    with torch.no_grad():
+        for name, array in arrays.items():
+            params[name].copy_(torch.from_numpy(np.array(array, dtype=np.float32)))
+    return model
 
 
 def original_layers(compressed: CompressedModel) -> dict:
@@ -121,8 +147,8 @@ def compact_graph(compressed: CompressedModel) -> g.Graph:
     """The compact model as a ``Graph``: a compact file's layers as stored (a Dense reads only the
     inputs some weight uses), an older file's compacted on the way."""
     if not compressed.is_compact:
-        return compact(g.trace(unpack_model(compressed))).graph
-    skeleton = g.trace(models.build(compressed.model))
+        return compact(g.trace(unpack_model(compressed), file_input_shape(compressed))).graph
+    skeleton = g.trace(models.build(compressed.model), file_input_shape(compressed))
     if [op.name for op in skeleton.layers()] != [layer.name for layer in compressed.layers]:
         raise PrunelabError(f"the file's layers are not those of {compressed.model}")
     ops = []
@@ -150,7 +176,7 @@ def _read_only_used_inputs(op: g.Dense) -> g.Dense:
 def compaction(compressed: CompressedModel) -> Compaction:
     """The compact graph with the original units each layer keeps and the original architecture."""
     if not compressed.is_compact:
-        return compact(g.trace(unpack_model(compressed)))
+        return compact(g.trace(unpack_model(compressed), file_input_shape(compressed)))
     kept = {name: entry.units for name, entry in compressed.kept.items()}
     original = "-".join(str(entry.shape[0]) for entry in compressed.kept.values())
     return Compaction(compact_graph(compressed), kept, original)
@@ -158,7 +184,7 @@ def compaction(compressed: CompressedModel) -> Compaction:
 
 def compaction_summary(compressed: CompressedModel) -> dict:
     """Architecture before and after compaction and the MACs per image of each (``Compaction.summary``)."""
-    return compaction(compressed).summary(g.trace(unpack_model(compressed)))
+    return compaction(compressed).summary(g.trace(unpack_model(compressed), file_input_shape(compressed)))
 
 
 def check_layer_order(compressed: CompressedModel, params: dict) -> None:
@@ -170,15 +196,14 @@ def check_layer_order(compressed: CompressedModel, params: dict) -> None:
                             f"({', '.join(n for n in order if n in stored)})")
 
 
-def _copy(params: dict, name: str, array, loaded: set) -> None:
-    if name in loaded:
-        raise PrunelabError(f"compressed file gives '{name}' twice")
-    if name not in params:
-        raise PrunelabError(f"compressed file has '{name}', which model does not have")
-    if tuple(params[name].shape) != tuple(array.shape):
-        raise PrunelabError(f"compressed '{name}' has shape {tuple(array.shape)}, model expects {tuple(params[name].shape)}")
-    params[name].copy_(torch.from_numpy(np.array(array, dtype=np.float32)))
-    loaded.add(name)
+def file_input_shape(compressed: CompressedModel) -> tuple[int, ...]:
+    """The (C, H, W) a file records, else the built-in models' (1, 28, 28)."""
+    shape = compressed.metadata.get("input_shape")
+    if shape is None:
+        return DEFAULT_INPUT_SHAPE
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 3 or not all(isinstance(v, int) and v > 0 for v in shape):
+        raise PrunelabError(f"the file's input_shape {shape!r} is not a list of 1 to 3 positive integers")
+    return tuple(shape)
 
 
 def is_compressed_file(path) -> bool:

@@ -14,7 +14,7 @@ from prunelab.foundations.files import write_bytes
 FORMATS = ("onnx", "state_dict")
 
 
-def export(model: torch.nn.Module, fmt: str, output) -> Path:
+def export(model: torch.nn.Module, fmt: str, output, input_shape=(1, 28, 28)) -> Path:
     output = Path(output)
     model = model.cpu().eval()
     if fmt == "state_dict":
@@ -22,7 +22,7 @@ def export(model: torch.nn.Module, fmt: str, output) -> Path:
         torch.save(model.state_dict(), buffer)
         write_bytes(output, buffer.getvalue())
     elif fmt == "onnx":
-        write_bytes(output, onnx_bytes(model))
+        write_bytes(output, onnx_bytes(model, tuple(input_shape)))
     else:
         raise PrunelabError(f"unknown export format '{fmt}'; choose from {', '.join(FORMATS)}")
     return output

@@ -83,3 +83,32 @@ def compact_model():
 def with_crc(body):
     """A version 3 file from everything but its CRC-32: only the reader's own checks can object."""
     return body + struct.pack("<I", zlib.crc32(body))
+
+
+class AllocationBound:
+    """`with AllocationBound(limit):` fails if the block allocates more than `limit` bytes at its peak
+    (numpy's allocations included). The work a forged size could cause is allocation in proportion
+    to it; unlike a wall-clock limit, this does not depend on how loaded the machine is."""
+
+    def __init__(self, limit: int = 1 << 20):
+        self.limit = limit
+
+    def __enter__(self):
+        import tracemalloc
+
+        self.was_tracing = tracemalloc.is_tracing()
+        if not self.was_tracing:
+            tracemalloc.start()
+        tracemalloc.reset_peak()
+        self.before = tracemalloc.get_traced_memory()[0]
+        return self
+
+    def __exit__(self, *exc):
+        import tracemalloc
+
+        self.peak = tracemalloc.get_traced_memory()[1] - self.before
+        if not self.was_tracing:
+            tracemalloc.stop()
+        if exc[0] is None:
+            assert self.peak <= self.limit, f"allocated {self.peak:,} bytes at peak, more than {self.limit:,}"
+        return False

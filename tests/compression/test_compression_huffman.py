@@ -2,10 +2,10 @@
 Huffman, round trips, and refusal of every malformed stream."""
 
 import heapq
-import time
 
 import numpy as np
 import pytest
+from compression_helpers import AllocationBound
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -145,14 +145,12 @@ def test_decode_refuses_invalid_codewords_and_bad_tables():
         decode(b"\x00", LENGTHS, -1)
 
 
-def test_forged_count_on_a_long_stream_is_quick():
+def test_forged_count_on_a_long_stream_is_refused_without_decoding_it():
     data = bytes(1 << 16)
-    start = time.perf_counter()
-    with pytest.raises(PrunelabError):
+    with AllocationBound(1 << 20), pytest.raises(PrunelabError):
         decode(data, np.array([1, 1]), 8 * len(data) + 1)
-    with pytest.raises(PrunelabError, match="left over"):
+    with AllocationBound(1 << 20), pytest.raises(PrunelabError, match="left over"):
         decode(data, np.array([1, 1]), 8)
-    assert time.perf_counter() - start < 1.0
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,9 +1,8 @@
 """Relative indexing with fillers: exact small cases, round trips for any mask, and refusals."""
 
-import time
-
 import numpy as np
 import pytest
+from compression_helpers import AllocationBound
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,10 +78,8 @@ def test_round_trip_sparse_masks(density, index_bits, size, seed):
     ],
 )
 def test_decode_refuses_inconsistent_gaps(gaps, size, why):
-    start = time.perf_counter()
-    with pytest.raises(PrunelabError, match=why):
+    with AllocationBound(1 << 20), pytest.raises(PrunelabError, match=why):
         decode_relative_indices(np.array(gaps, dtype=np.int64), 2, size)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_refuses_bad_arguments():

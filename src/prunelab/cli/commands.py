@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+from pathlib import Path
 
 from prunelab import data
 from prunelab.cli.bench import register_bench
@@ -33,8 +34,13 @@ def data_fetch(args):
         print(f"  {path}")
 
 
+# flags that set only later stages' settings: `train` (the dense stage) would silently ignore them
+LATER_STAGE_FLAGS = ("sparsity", "method", "backend", "schedule", "rounds", "retrain_epochs")
+
+
 def register_pipeline(parser, stop: str, preset: str | None):
     add_arguments(parser, default_preset=preset)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, all cores)")
     parser.set_defaults(handler=lambda args: pipeline(args, stop))
 
 
@@ -42,6 +48,15 @@ def pipeline(args, stop: str):
     from prunelab.pruning.report import format_table
     from prunelab.runs import pipeline as runs
 
+    given = [f"--{f.replace('_', '-')}" for f in LATER_STAGE_FLAGS if getattr(args, f, None) is not None]
+    if stop == "dense" and given:
+        raise PrunelabError(f"train runs the dense stage only and would ignore {', '.join(given)}; use prune or run")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise PrunelabError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     config = build_config(args)
     summary = runs.execute(config, runs_dir=args.runs_dir, log=log, stop=stop)
     print(f"run: {summary['run_dir']}")
@@ -51,6 +66,7 @@ def pipeline(args, stop: str):
     if "compressed" in summary:
         c = summary["compressed"]
         print(format_storage(c["table"]))
+        print(f"compressed file: {Path(summary['run_dir']) / c['file']}")
         print(f"compressed file {c['file_bytes']:,} bytes vs dense fp32 {c['dense_bytes']:,} bytes: "
               f"{c['ratio']:.1f}x smaller; accuracy from the decoded file {100 * c['test_accuracy']:.2f}% "
               f"({c['test_errors']} errors)")
@@ -154,6 +170,8 @@ def register_export(parser):
                         help="c: images per pass (static buffers grow with it; 1 for a microcontroller)")
     parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
     parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--input-shape", help="C,H,W (or F) of one input, for a .pt of your own model "
+                                              "(default: what the file or run records, else 1,28,28)")
     parser.set_defaults(handler=export)
 
 
@@ -168,8 +186,10 @@ def export(args):
             raise PrunelabError("--compact applies to --format onnx (the C export is always compact)")
         return deploy.export_compact_onnx(args)
 
+    from prunelab.cli.sources import source_input_shape
+
     model, name, _ = load_source(args.source, args.stage, args.model)
-    path = exporter.export(model, args.format, args.output)
+    path = exporter.export(model, args.format, args.output, source_input_shape(args.source, args.input_shape))
     print(f"wrote {path} ({args.format}, {name}, pruning permanent)")
 
 
@@ -178,8 +198,11 @@ def register_compress(parser):
                                        "or a compressed file of any format version (rewritten as version 3)")
     parser.add_argument("--output", required=True, help="compressed file to write")
     parser.add_argument("--model", help="architecture of a .pt file")
-    parser.add_argument("--conv-bits", type=int, default=8)
-    parser.add_argument("--fc-bits", type=int, default=5)
+    parser.add_argument("--conv-bits", type=int, help="code width of convolutions (default 8; a compressed "
+                                                      "file or quantized stage keeps its own)")
+    parser.add_argument("--fc-bits", type=int, help="code width of fully connected layers (default 5)")
+    parser.add_argument("--input-shape", help="C,H,W (or F) of one input, for a .pt of your own model "
+                                              "(default: what the file or run records, else 1,28,28)")
     parser.add_argument("--index-bits", type=int, default=None,
                         help="relative index width, 1..8; 0 chooses per layer (default 5; a compressed file "
                              "keeps each layer's)")
@@ -195,21 +218,40 @@ def compress(args):
     from prunelab.runs.record import verified_file
     from prunelab.training.weight_sharing import SharedWeights, layer_bits
 
-    source, ready = Path(args.source), Path(args.source) / "quantized" / "model.plc"
-    if ready.is_file():  # a run's file: only the one its quantized stage wrote and recorded
-        compressed = recompress(CompressedModel.read(verified_file(ready.parent, ready.name)), args.index_bits)
-    elif source.is_file() and is_compressed_file(source):
-        compressed = recompress(CompressedModel.read(source), args.index_bits)
+    from prunelab.runs.quantize_stage import FILE_NAME
+
+    source, ready = Path(args.source), Path(args.source) / "quantized" / FILE_NAME
+    if ready.is_file() or (source.is_file() and is_compressed_file(source)):
+        # a run's file: only the one its quantized stage wrote and recorded
+        path = verified_file(ready.parent, ready.name) if ready.is_file() else source
+        existing = CompressedModel.read(path)
+        refuse_other_code_widths(existing, args.conv_bits, args.fc_bits, path)
+        compressed = recompress(existing, args.index_bits)
     else:  # k-means without fine-tuning on the pruned weights
+        from prunelab.cli.sources import source_input_shape
+
         model, name, dataset = load_source(args.source, "pruned", args.model)
         mask = Mask({n: p != 0 for n, p in model.named_parameters() if n in Mask.ones_like(model)})
-        shared = SharedWeights(model, mask, layer_bits(model, mask, args.conv_bits, args.fc_bits))
+        bits = (8 if args.conv_bits is None else args.conv_bits, 5 if args.fc_bits is None else args.fc_bits)
+        shared = SharedWeights(model, mask, layer_bits(model, mask, *bits))
         index_bits = 5 if args.index_bits is None else args.index_bits
-        compressed = pack_model(model, name, shared, index_bits, {"dataset": dataset or "mnist"})
+        shape = source_input_shape(args.source, args.input_shape)
+        metadata = {"dataset": dataset or "mnist", **({"input_shape": list(shape)} if shape != (1, 28, 28) else {})}
+        compressed = pack_model(model, name, shared, index_bits, metadata, shape)
     compressed.write(args.output)
     CompressedModel.read(args.output)  # verify what was written
     print(format_storage(storage_table(compressed)))
     print(f"wrote {args.output} ({Path(args.output).stat().st_size:,} bytes, format version 3)")
+
+
+def refuse_other_code_widths(compressed, conv_bits, fc_bits, origin) -> None:
+    """A quantized file's codebooks were fine-tuned at their widths; rewriting it cannot change them."""
+    for layer in compressed.layers:
+        wanted = conv_bits if len(compressed.original_shape(layer.name)) == 4 else fc_bits
+        if wanted is not None and wanted != layer.codebook.bits:
+            raise PrunelabError(f"{origin} holds {layer.name} with {layer.codebook.bits}-bit codes, fine-tuned at that "
+                                f"width; for {wanted} bits rerun the run with --set quantize.conv_bits=/fc_bits=, or "
+                                f"compress its pruned/model.pt with --model")
 
 
 def register_decompress(parser):

@@ -1,21 +1,22 @@
 """The deploy side of the command line: C export, compact ONNX, and evaluation through the C engine."""
 
+import re
 from pathlib import Path
 
-from prunelab.cli.sources import load_source
+from prunelab.cli.sources import load_source, source_input_shape
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_bytes
 
 DEFAULT_EXPORT_WEIGHTS = "codebook"  # a third of the flash of "float"; see README "Running the compact model"
 
 
-def compact_source(source: str, stage: str = "pruned", model_name: str | None = None):
+def compact_source(source: str, stage: str = "pruned", model_name: str | None = None, input_shape=None):
     """(Compaction, the original graph, model name, dataset) for any SOURCE the CLI accepts."""
     from prunelab.deploy.compact import compact
     from prunelab.deploy.graph import trace
 
     model, name, dataset = load_source(source, stage, model_name)
-    graph = trace(model)
+    graph = trace(model, source_input_shape(source, input_shape))
     return compact(graph), graph, name, dataset
 
 
@@ -30,8 +31,8 @@ def describe(compaction, graph) -> str:
 def export_c(args) -> None:
     from prunelab.deploy.cgen import generate
 
-    compaction, graph, model, _ = compact_source(args.source, args.stage, args.model)
-    name = args.name or model.replace("-", "_")
+    compaction, graph, model, _ = compact_source(args.source, args.stage, args.model, args.input_shape)
+    name = args.name or re.sub(r"\W", "_", model)
     if name[:1].isdigit():
         name = "model_" + name
     weights = args.weights or DEFAULT_EXPORT_WEIGHTS
@@ -51,7 +52,7 @@ def export_compact_onnx(args) -> None:
     from prunelab.deploy.module import to_module
     from prunelab.export import onnx_bytes
 
-    compaction, graph, model, _ = compact_source(args.source, args.stage, args.model)
+    compaction, graph, model, _ = compact_source(args.source, args.stage, args.model, args.input_shape)
     write_bytes(args.output, onnx_bytes(to_module(compaction.graph), tuple(compaction.graph.input_shape)))
     print(describe(compaction, graph))
     print(f"wrote {args.output} (onnx, {model}, compact)")

@@ -1,12 +1,15 @@
 """`prunelab sensitivity SOURCE`: per-layer scan on the validation split, and the chosen targets."""
 
 import json
+import sys
+from pathlib import Path
 
 import torch
 
 from prunelab import data
 from prunelab.cli.sources import load_source
 from prunelab.errors import PrunelabError
+from prunelab.runs.config import load_toml
 from prunelab.pruning.mask import Mask
 from prunelab.pruning.sensitivity import DEFAULT_LEVELS, choose_sparsity, scale_to_total, scan
 from prunelab.training.loop import evaluate
@@ -29,6 +32,11 @@ def sensitivity(args):
         raise PrunelabError(f"--levels needs numbers separated by commas, got '{args.levels}'") from None
     model, name, dataset = load_source(args.source, "dense", args.model)
     held_out = data.load(dataset or "mnist").with_validation()  # the last 10,000 training images
+    seen = trained_on_held_out(args.source)
+    split = "last 10,000 training images" + (", which this run trained on: optimistic" if seen else "")
+    if seen:
+        log(f"warning: {args.source} trained on all training images, so the scan scores it on images it has "
+            f"seen; train with --set data.validation=true for a held-out scan")
     images, labels = torch.from_numpy(held_out.test_images), torch.from_numpy(held_out.test_labels)
     rows = scan(model, lambda m: evaluate(m, images, labels)["test_accuracy"], levels)
     chosen = choose_sparsity(rows, args.tolerance)
@@ -37,10 +45,24 @@ def sensitivity(args):
         chosen = scale_to_total(chosen, sizes, args.total)
     setting = ",".join(f"{n.removesuffix('.weight')}={s:g}" for n, s in chosen.items())
     if args.json:
-        print(json.dumps({"model": name, "rows": rows, "chosen": chosen, "setting": setting}, indent=2))
+        print(json.dumps({"model": name, "rows": rows, "chosen": chosen, "setting": setting,
+                          "scored_on": split, "held_out": not seen}, indent=2))
         return
-    print(f"{name}: validation accuracy unpruned {100 * rows[0]['accuracy']:.2f}% (last 10,000 training images)")
+    print(f"{name}: validation accuracy unpruned {100 * rows[0]['accuracy']:.2f}% ({split})")
     for layer in chosen:
         cells = "  ".join(f"{r['sparsity']:g}:{100 * r['accuracy']:.2f}" for r in rows if r["layer"] == layer)
         print(f"  {layer.removesuffix('.weight'):<6} {cells}")
-    print(f"use: --set prune.layers={setting}")
+    print(f"use: --method magnitude --set prune.layers={setting}")  # per-layer targets are the magnitude method's
+
+
+def trained_on_held_out(source: str) -> bool:
+    """Whether SOURCE is a run that trained on the images the scan holds out (no validation split)."""
+    config_file = Path(source) / "config.toml"
+    if not config_file.exists():
+        return False
+    d = load_toml(config_file).data
+    return not d.validation and (d.train_limit == 0 or d.train_limit > 50000)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -39,8 +39,48 @@ def load_source(source: str, stage: str = "pruned", model_name: str | None = Non
 
 def build_with(name: str, state: dict, origin) -> torch.nn.Module:
     model = models.build(name)
+    if not isinstance(state, dict):
+        raise PrunelabError(f"{origin} does not hold a state_dict")
+    mismatch = state_dict_mismatch(model.state_dict(), state)
+    if mismatch:
+        raise PrunelabError(f"{origin} does not fit model {name}: {mismatch}")
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
         raise PrunelabError(f"{origin} does not fit model {name}: {str(exc).splitlines()[0]}") from None
     return model.eval()
+
+
+def state_dict_mismatch(expected: dict, given: dict) -> str:
+    """What differs between two state_dicts, in a line: missing, unexpected and reshaped entries."""
+    missing = [k for k in expected if k not in given]
+    extra = [k for k in given if k not in expected]
+    reshaped = [f"{k} is {tuple(given[k].shape)}, the model's {tuple(expected[k].shape)}" for k in expected
+                if k in given and hasattr(given[k], "shape") and tuple(given[k].shape) != tuple(expected[k].shape)]
+    parts = ([f"missing {', '.join(missing[:4])}" + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")]
+             if missing else [])
+    parts += [f"unexpected {', '.join(extra[:4])}" + (f" and {len(extra) - 4} more" if len(extra) > 4 else "")] if extra else []
+    parts += reshaped[:3]
+    return "; ".join(parts)
+
+
+def source_input_shape(source: str, given: str | None = None) -> tuple[int, ...]:
+    """One example's shape for SOURCE: ``given`` ("3,32,32"), what a compressed file records, a run's
+    dataset's, else (1, 28, 28)."""
+    from prunelab.compress import DEFAULT_INPUT_SHAPE, file_input_shape
+    from prunelab.data import input_shape
+
+    if given:
+        try:
+            shape = tuple(int(v) for v in given.split(","))
+        except ValueError:
+            shape = ()
+        if not 1 <= len(shape) <= 3 or min(shape) < 1:
+            raise PrunelabError(f"--input-shape needs C,H,W or F as positive integers, got '{given}'")
+        return shape
+    path = Path(source)
+    if path.is_file() and is_compressed_file(path):
+        return file_input_shape(CompressedModel.read(path))
+    if path.is_dir() and (path / "config.toml").exists():
+        return input_shape(load_toml(path / "config.toml").data.dataset)
+    return DEFAULT_INPUT_SHAPE

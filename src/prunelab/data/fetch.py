@@ -14,6 +14,7 @@ from prunelab.data.cache import cache_files, default_cache_dir, is_cached, load_
 from prunelab.data.folder import read_idx_folder
 from prunelab.data.mirrors import fetch_from_mirrors
 from prunelab.data.splits import STANDARD_COUNTS, Splits
+from prunelab.data.npz import is_npz, load_npz
 from prunelab.errors import PrunelabError
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -46,7 +47,9 @@ def fetch(dataset: str, data_dir=None, cache_dir=None, allow_network: bool = Tru
 
 def load(dataset: str, data_dir=None, cache_dir=None, allow_network: bool = True, *,
          mirrors=None, counts=STANDARD_COUNTS) -> Splits:
-    """Fetch if needed and return the validated arrays."""
+    """Fetch if needed and return the validated arrays (a user's ``npz:PATH`` is read as it is)."""
+    if is_npz(dataset):
+        return load_npz(dataset)
     return _fetch(dataset, data_dir, cache_dir, allow_network, mirrors, counts)[1]
 
 

@@ -1,4 +1,11 @@
-"""Model registry: a plain dict from a name to a function that builds the model."""
+"""Model registry: a plain dict from a name to a function that builds the model, and a user's own
+model named as ``package.module:factory`` (the factory is called with no arguments)."""
+
+import importlib
+import os
+import sys
+
+from torch import nn
 
 from prunelab.errors import PrunelabError
 from prunelab.models.lenet import LeNet5, LeNet5Caffe, LeNet5_1998, LeNet300100
@@ -13,9 +20,40 @@ REGISTRY = {
 
 def build(name: str):
     """Return a freshly initialised model (seed torch before calling for reproducibility)."""
+    if ":" in name:
+        return build_factory(name)
     if name not in REGISTRY:
         raise PrunelabError(f"unknown model '{name}'; choose from {', '.join(REGISTRY)}")
     return REGISTRY[name]()
+
+
+def build_factory(spec: str) -> nn.Module:
+    """``package.module:factory()``; the module is looked up on the path, then in the working folder."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr.isidentifier():
+        raise PrunelabError(f"--model needs MODULE:FACTORY (e.g. mynets:small_cnn), got '{spec}'")
+    factory = getattr(_import(module_name), attr, None)
+    if not callable(factory):
+        raise PrunelabError(f"{module_name} has no attribute '{attr}' that builds a model")
+    try:
+        model = factory()
+    except Exception as exc:  # the user's code may raise anything
+        raise PrunelabError(f"{spec}() failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if not isinstance(model, nn.Module):
+        raise PrunelabError(f"{spec}() returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _import(module_name: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name.split(".")[0] or os.getcwd() in sys.path:
+            raise PrunelabError(f"cannot import {module_name}: {exc}") from None
+    except Exception as exc:
+        raise PrunelabError(f"cannot import {module_name}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    sys.path.append(os.getcwd())  # `prunelab` as a console script does not search the working folder
+    return _import(module_name)
 
 
 def structural_masks(model) -> dict:

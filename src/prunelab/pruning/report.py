@@ -32,10 +32,10 @@ def uses_per_weight(model: nn.Module, input_shape=(1, 1, 28, 28)) -> dict:
     return uses
 
 
-def layer_table(model: nn.Module, mask: Mask) -> list[dict]:
-    """One row per prunable layer plus a 'total' row."""
+def layer_table(model: nn.Module, mask: Mask, input_shape=(1, 28, 28)) -> list[dict]:
+    """One row per prunable layer plus a 'total' row; ``input_shape`` is one example's (C, H, W)."""
     design = Mask.ones_like(model)
-    uses = uses_per_weight(model)
+    uses = uses_per_weight(model, (1, *input_shape))
     rows = []
     for name, keep in mask.items():
         weights = int(design[name].sum())

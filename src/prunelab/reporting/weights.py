@@ -10,8 +10,7 @@ from prunelab.pruning.mask import Mask
 from prunelab.reporting.base import Figure, Skipped
 from prunelab.reporting.plotting import new_figure, save
 from prunelab.runs import checkpoint
-
-QUANTIZED_FILE = "model.plc"
+from prunelab.runs.quantize_stage import FILE_NAME as QUANTIZED_FILE  # one name for the run's file
 
 
 def most_pruned(records, need_quantized: bool = False):

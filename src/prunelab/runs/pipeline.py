@@ -9,6 +9,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_se
 from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.validate import validate
 from prunelab.training.device import pick_device
-from prunelab.training.loop import evaluate
+from prunelab.training.loop import evaluate, input_shape
 
 RUNS_ENV = "PRUNELAB_RUNS_DIR"
 STAGES = ("dense", "pruned", "quantized")
@@ -56,9 +57,10 @@ def run_settings(config: RunConfig) -> dict:
 
 
 def run_name(config: RunConfig) -> str:
-    """<model>-<hash of the settings that differ from the defaults>: equal names, equal runs."""
+    """<model>-<hash of the settings that differ from the defaults>: equal names, equal runs (a
+    user's model `pkg.nets:small` is named pkg.nets_small)."""
     changed = non_default(run_settings(config), run_settings(RunConfig()))
-    return f"{config.model}-{settings_hash(changed)}"
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '_', config.model)}-{settings_hash(changed)}"
 
 
 def run_dir(config: RunConfig, runs_dir: Path) -> Path:
@@ -154,7 +156,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
         quantized = stage("quantized", quantized_dir, lambda: train_quantized(
             config, splits, dense_dir, pruned_dir, quantized_dir, device, log))
         seconds["quantized"] = quantized["seconds"]
-    summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds)
+    summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds, input_shape(splits.test_images))
     if quantized is not None:
         summary["compressed"] = compressed_section(quantized)
     if config.data.validation:
@@ -213,17 +215,17 @@ def final_test(config: RunConfig, run: Path, stop: str, device, splits) -> dict:
     return results
 
 
-def summarize(config, dense_dir, pruned_dir, dense, pruned, seconds) -> dict:
+def summarize(config, dense_dir, pruned_dir, dense, pruned, seconds, shape=(1, 28, 28)) -> dict:
     model = stages.load_model(config, dense_dir, "cpu")
     summary = {
         "model": config.model, "dataset": config.data.dataset, "seed": config.seed,
         "evaluated_on": "validation" if config.data.validation else "test",
         "parameters": models.count_parameters(model),
-        "dense": section(dense, report.layer_table(model, Mask.ones_like(model))),
+        "dense": section(dense, report.layer_table(model, Mask.ones_like(model), shape)),
         "seconds": seconds,
     }
     if pruned is not None:
-        rows = report.layer_table(model, Mask.load(Path(pruned_dir) / "mask.pt"))
+        rows = report.layer_table(model, Mask.load(Path(pruned_dir) / "mask.pt"), shape)
         summary["pruned"] = {**section(pruned, rows), "sparsity": pruned["sparsity"], "layers": rows,
                              "method": config.prune.method, "backend": config.prune.backend,
                              "schedule": config.prune.schedule}

@@ -12,14 +12,15 @@ from pathlib import Path
 import torch
 
 from prunelab import models
-from prunelab.compress import compaction_summary, pack_model, unpack_model
+from prunelab.compress import DEFAULT_INPUT_SHAPE, compaction_summary, pack_model, unpack_model
 from prunelab.compression import CompressedModel, storage_table
 from prunelab.errors import PrunelabError
 from prunelab.pruning.mask import Mask
-from prunelab.runs import checkpoint, record
+from prunelab.runs import checkpoint
+from prunelab.runs.epochs import finish, run_epochs
 from prunelab.runs.stages import epoch_generator, load_model, reusable
 from prunelab.training.distill import distillation_loss
-from prunelab.training.loop import evaluate, train_epoch
+from prunelab.training.loop import evaluate, input_shape, train_epoch
 from prunelab.training.masking import MaskEnforcer
 from prunelab.training.metrics import MetricsLog
 from prunelab.training.schedule import lr_at, set_lr
@@ -48,22 +49,26 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
         shared.load_state(state["centroids"], model)
         start, seconds = state["epoch"], state["seconds"]
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
-    for epoch in range(start, q.epochs):
-        began = time.perf_counter()
+
+    def step(epoch: int) -> dict:
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "quantized", epoch), progress=f"centroids {epoch + 1}/{q.epochs}")
         row.update(evaluate(model, splits.test_images, splits.test_labels))
-        row.update(stage="quantized", epoch=epoch + 1, lr=q.lr, sparsity=mask.sparsity())
-        metrics.append(row)
-        seconds += time.perf_counter() - began
-        log(f"centroid fine-tuning epoch {epoch + 1}/{q.epochs}: test accuracy {row['test_accuracy']:.4f}")
-        checkpoint.save(stage_dir / "checkpoint.pt", {"epoch": epoch + 1, "seconds": seconds, "model": model.state_dict(),
-                        "centroids": shared.state(), "optimizer": optimizer.state_dict()})
+        return {**row, "stage": "quantized", "epoch": epoch + 1, "lr": q.lr, "sparsity": mask.sparsity()}
+
+    seconds = run_epochs(stage_dir, range(start, q.epochs), step,
+                         lambda done: {"epoch": done, "model": model.state_dict(), "centroids": shared.state(),
+                                       "optimizer": optimizer.state_dict()},
+                         lambda epoch, row: f"centroid fine-tuning epoch {epoch + 1}/{q.epochs}: test accuracy "
+                                            f"{row['test_accuracy']:.4f}", log, metrics, seconds)
     if q.float_bits == 16:
         shared.round_to_half(model)
     in_memory = evaluate(model, splits.test_images, splits.test_labels)
     metadata = {"dataset": config.data.dataset, "seed": config.seed, "test_accuracy": in_memory["test_accuracy"]}
-    compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata)  # compact: format 3
+    shape = input_shape(splits.test_images)
+    if shape != DEFAULT_INPUT_SHAPE:  # a user's data; the built-in datasets' files stay as they were
+        metadata["input_shape"] = list(shape)
+    compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata, shape)  # compact: format 3
     compressed.write(stage_dir / FILE_NAME)
     from_file = evaluate(unpack_model(CompressedModel.read(stage_dir / FILE_NAME)).to(device),
                          splits.test_images, splits.test_labels)
@@ -75,9 +80,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     result = {**from_file, "before_finetuning": before, "retrained": retrained, "seconds": seconds, "file_bytes": file_bytes,
               "dense_bytes": dense_bytes, "ratio": dense_bytes / file_bytes, "table": storage_table(compressed),
               "compaction": compaction_summary(compressed)}
-    record.write_result(stage_dir, result, inputs=[dense_dir, pruned_dir])
-    (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
-    return result
+    return finish(stage_dir, result, inputs=[dense_dir, pruned_dir])
 
 
 def retrain_masked(config, splits, model, mask, stage_dir: Path, log, teacher=None) -> dict:
@@ -96,15 +99,18 @@ def retrain_masked(config, splits, model, mask, stage_dir: Path, log, teacher=No
     loss_fn = distillation_loss(teacher, q.retrain_distill, config.prune.temperature) if teacher is not None else None
     state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized (masked retraining)", "retrain.pt",
                               epochs=q.retrain_epochs)
-    for epoch in range(state["epoch"] if state else 0, q.retrain_epochs):
+
+    def step(epoch: int) -> dict:
         set_lr(optimizer, lr_at(epoch, q.retrain_epochs, q.retrain_lr, "cosine"))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "quantized", 1000 + epoch), after_step=enforcer,
                           loss_fn=loss_fn, progress=f"masked retraining {epoch + 1}/{q.retrain_epochs}")
-        row.update(evaluate(model, splits.test_images, splits.test_labels))
-        log(f"masked retraining epoch {epoch + 1}/{q.retrain_epochs}: test accuracy {row['test_accuracy']:.4f}")
-        checkpoint.save(stage_dir / "retrain.pt", {"epoch": epoch + 1, "model": model.state_dict(),
-                                                   "optimizer": optimizer.state_dict()})
+        return {**row, **evaluate(model, splits.test_images, splits.test_labels)}
+
+    run_epochs(stage_dir, range(state["epoch"] if state else 0, q.retrain_epochs), step,
+               lambda done: {"epoch": done, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
+               lambda epoch, row: f"masked retraining epoch {epoch + 1}/{q.retrain_epochs}: test accuracy "
+                                  f"{row['test_accuracy']:.4f}", log, None, name="retrain.pt")
     checkpoint.save(done, model.state_dict())
     (stage_dir / "retrain.pt").unlink(missing_ok=True)
     return evaluate(model, splits.test_images, splits.test_labels)

@@ -6,17 +6,16 @@ every epoch) when interrupted.
 """
 
 import math
-import time
 from pathlib import Path
 
 import torch
 
-from prunelab import models
-from prunelab.pruning import criteria, schedules, torch_backend
+from prunelab import methods, models
+from prunelab.pruning import schedules, torch_backend
 from prunelab.pruning.mask import Mask
 from prunelab.errors import PrunelabError
 from prunelab.runs import checkpoint, record
-from prunelab.runs.config import layer_targets
+from prunelab.runs.epochs import finish, run_epochs
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.masking import MaskEnforcer
 from prunelab.training.metrics import MetricsLog
@@ -65,50 +64,29 @@ def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
     state = checkpoint.resume(stage_dir, model, optimizer, log, "dense", epochs=hp.epochs)
     start, seconds = (state["epoch"], state["seconds"]) if state else (0, 0.0)
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
-    for epoch in range(start, hp.epochs):
-        began = time.perf_counter()
+
+    def step(epoch: int) -> dict:
         set_lr(optimizer, lr_at(epoch, hp.epochs, hp.lr, hp.lr_schedule))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, hp.batch_size,
                           epoch_generator(config.seed, "dense", epoch), progress=f"dense {epoch + 1}/{hp.epochs}")
         row.update(evaluate(model, splits.test_images, splits.test_labels))
-        row.update(stage="dense", epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"], sparsity=0.0)
-        metrics.append(row)
-        seconds += time.perf_counter() - began
-        log(f"dense epoch {epoch + 1}/{hp.epochs}: loss {row['train_loss']:.4f} "
-            f"test accuracy {row['test_accuracy']:.4f}")
-        checkpoint.save(stage_dir / "checkpoint.pt", {"epoch": epoch + 1, "seconds": seconds,
-                        "model": model.state_dict(), "optimizer": optimizer.state_dict()})
-    checkpoint.save(stage_dir / "model.pt", model.state_dict())
+        return {**row, "stage": "dense", "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "sparsity": 0.0}
+
+    seconds = run_epochs(stage_dir, range(start, hp.epochs), step,
+                         lambda done: {"epoch": done, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
+                         lambda epoch, row: f"dense epoch {epoch + 1}/{hp.epochs}: loss {row['train_loss']:.4f} "
+                                            f"test accuracy {row['test_accuracy']:.4f}", log, metrics, seconds)
     result = {**evaluate(model, splits.test_images, splits.test_labels), "seconds": seconds}
-    record.write_result(stage_dir, result)
-    (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
-    return result
+    return finish(stage_dir, result, model.state_dict())
 
 
 def new_mask(config, model, mask: Mask, target: float) -> Mask:
-    """The next mask for `target` sparsity by the configured criterion and backend."""
+    """The next mask for `target` sparsity by the configured method's criterion (or torch's pruning)."""
     p = config.prune
     if p.backend == "torch":
         prune = torch_backend.prune_global if p.method == "global" else torch_backend.prune_per_layer
         return prune(model, target)
-    weights = dict(model.named_parameters())
-    if p.method == "global":
-        return criteria.magnitude_global(weights, mask, target)
-    if p.method == "std":
-        return criteria.std_threshold(weights, mask, p.quality)
-    if p.layers:
-        return criteria.magnitude_per_layer(weights, mask, per_layer_targets(p, mask, target))
-    return criteria.magnitude_per_layer(weights, mask, target)
-
-
-def per_layer_targets(p, mask: Mask, target: float) -> dict:
-    """Each layer's share of this round: the same fraction of its way, in log density, as the model's."""
-    finals = layer_targets(p.layers)
-    unknown = set(finals) - set(mask)
-    if unknown:
-        raise PrunelabError(f"prune.layers names {', '.join(sorted(unknown))}, which the model does not have")
-    progress = math.log1p(-target) / math.log1p(-p.sparsity) if p.sparsity > 0 else 1.0
-    return {n: 1.0 - (1.0 - finals.get(n, 0.0)) ** progress for n in mask}
+    return methods.get(p.method).criterion(dict(model.named_parameters()), mask, target, p)
 
 
 def phases(config, steps_per_epoch: int) -> list[dict]:
@@ -116,7 +94,7 @@ def phases(config, steps_per_epoch: int) -> list[dict]:
     p = config.prune
     if p.schedule == "gradual":
         return [{"target": p.sparsity, "epochs": p.epochs, "gradual": True}]
-    rounds = 1 if p.schedule == "oneshot" or p.method == "course" else p.rounds
+    rounds = 1 if p.schedule == "oneshot" or methods.get(p.method).one_round else p.rounds
     return [{"target": t, "epochs": p.epochs, "gradual": False} for t in schedules.iterative_targets(p.sparsity, rounds)]
 
 
@@ -139,7 +117,7 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
     if (done := reusable(stage_dir, "pruned", log)) is not None:
         return done
     p = config.prune
-    if p.method == "svd":
+    if methods.get(p.method).trainer == "variational":
         from prunelab.runs.svd_stage import train_variational
 
         return train_variational(config, splits, dense_dir, stage_dir, device, log)
@@ -171,37 +149,35 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
         if state is not None and index == first_phase and start > 0:
             optimizer.load_state_dict(state["optimizer"])
         keeper = MaskKeeper(config, model, mask, phase, steps_per_epoch, start)
-        for epoch in range(start, phase["epochs"]):
-            began = time.perf_counter()
+        before = rows - start  # the metrics row of this round's epoch e is before + e
+
+        def step(epoch: int) -> dict:
             set_lr(optimizer, lr_at(epoch, phase["epochs"], p.lr, p.lr_schedule))
             row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, p_batch(config),
-                              epoch_generator(config.seed, "pruned", rows), after_step=keeper.after_step,
+                              epoch_generator(config.seed, "pruned", before + epoch), after_step=keeper.after_step,
                               loss_fn=loss_fn, progress=f"round {index + 1}/{len(plan)} epoch {epoch + 1}/{phase['epochs']}")
             keeper.after_epoch()
-            mask = keeper.mask
             row.update(evaluate(model, splits.test_images, splits.test_labels))
-            row.update(stage="pruned", round=index + 1, epoch=rows + 1, lr=optimizer.param_groups[0]["lr"],
-                       sparsity=mask.sparsity(), target_sparsity=phase["target"])
-            metrics.append(row)
-            rows += 1
-            seconds += time.perf_counter() - began
-            log(f"prune round {index + 1}/{len(plan)} epoch {epoch + 1}/{phase['epochs']}: sparsity "
-                f"{mask.sparsity():.4f} test accuracy {row['test_accuracy']:.4f}")
-            checkpoint.save(stage_dir / "checkpoint.pt", {
-                "phase": index, "epoch": epoch + 1, "rows": rows, "seconds": seconds,
-                "model": plain_state_dict(model), "mask": dict(mask), "optimizer": optimizer.state_dict()})
+            return {**row, "stage": "pruned", "round": index + 1, "epoch": before + epoch + 1,
+                    "lr": optimizer.param_groups[0]["lr"], "sparsity": keeper.mask.sparsity(),
+                    "target_sparsity": phase["target"]}
+
+        seconds = run_epochs(
+            stage_dir, range(start, phase["epochs"]), step,
+            lambda done: {"phase": index, "epoch": done, "rows": before + done, "model": plain_state_dict(model),
+                          "mask": dict(keeper.mask), "optimizer": optimizer.state_dict()},
+            lambda epoch, row: f"prune round {index + 1}/{len(plan)} epoch {epoch + 1}/{phase['epochs']}: sparsity "
+                               f"{row['sparsity']:.4f} test accuracy {row['test_accuracy']:.4f}", log, metrics, seconds)
+        rows = before + max(start, phase["epochs"])
         keeper.finish()
         mask = keeper.mask
     if p.backend == "torch":
         torch_backend.make_permanent(model)
     mask.apply_to(model)
-    checkpoint.save(stage_dir / "model.pt", model.state_dict())
     mask.save(stage_dir / "mask.pt")
     result = {**evaluate(model, splits.test_images, splits.test_labels), "seconds": seconds,
               "sparsity": mask.sparsity()}
-    record.write_result(stage_dir, result, inputs=[dense_dir])
-    (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
-    return result
+    return finish(stage_dir, result, model.state_dict(), inputs=[dense_dir])
 
 
 def p_batch(config) -> int:
@@ -223,7 +199,7 @@ class MaskKeeper:
         total = phase["epochs"] * steps_per_epoch
         self.end = max(1, int(0.75 * total))  # prune during the first 3/4, then fine-tune
         self.interval = max(1, steps_per_epoch // 4)
-        self.per_step = config.prune.backend == "prunelab" and config.prune.method != "course"
+        self.per_step = config.prune.backend == "prunelab" and methods.get(config.prune.method).enforce == "step"
         self.enforcer = MaskEnforcer(model, mask) if self.per_step else None
 
     def after_step(self, model, optimizer) -> None:

@@ -6,14 +6,14 @@ over `kl_warmup` epochs to `kl_scale` (1 is their variational bound; a smaller w
 sparsity for accuracy), then writes the plain model, its mask and result like the pruned stage.
 """
 
-import time
 from pathlib import Path
 
 import torch
 
 from prunelab.pruning import variational
 from prunelab.pruning.mask import Mask
-from prunelab.runs import checkpoint, record
+from prunelab.runs import checkpoint
+from prunelab.runs.epochs import finish, run_epochs
 from prunelab.runs.stages import epoch_generator, load_model
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.metrics import MetricsLog
@@ -28,8 +28,8 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     start, seconds = (state["epoch"], state["seconds"]) if state else (0, 0.0)
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     count = len(splits.train_images)
-    for epoch in range(start, p.epochs):
-        began = time.perf_counter()
+
+    def step(epoch: int) -> dict:
         set_lr(optimizer, lr_at(epoch, p.epochs, p.lr, p.lr_schedule))
         weight = p.kl_scale * min(1.0, (epoch + 1) / max(1, p.kl_warmup))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
@@ -37,20 +37,16 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
                           extra_loss=lambda m: weight * variational.total_kl(m) / count)
         mask = Mask(variational.masks_of(model))
         row.update(evaluate(model, splits.test_images, splits.test_labels))
-        row.update(stage="pruned", epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"], sparsity=mask.sparsity(),
-                   kl_weight=weight)
-        metrics.append(row)
-        seconds += time.perf_counter() - began
-        log(f"svd epoch {epoch + 1}/{p.epochs}: sparsity {mask.sparsity():.4f} "
-            f"test accuracy {row['test_accuracy']:.4f}")
-        checkpoint.save(stage_dir / "checkpoint.pt", {"epoch": epoch + 1, "seconds": seconds,
-                        "model": model.state_dict(), "optimizer": optimizer.state_dict()})
+        return {**row, "stage": "pruned", "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
+                "sparsity": mask.sparsity(), "kl_weight": weight}
+
+    seconds = run_epochs(stage_dir, range(start, p.epochs), step,
+                         lambda done: {"epoch": done, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
+                         lambda epoch, row: f"svd epoch {epoch + 1}/{p.epochs}: sparsity {row['sparsity']:.4f} "
+                                            f"test accuracy {row['test_accuracy']:.4f}", log, metrics, seconds)
     mask = Mask(variational.masks_of(model))
     plain = load_model(config, dense_dir, device)
     plain.load_state_dict(variational.plain_state_dict(model))
-    checkpoint.save(stage_dir / "model.pt", plain.state_dict())
     mask.save(stage_dir / "mask.pt")
     result = {**evaluate(plain, splits.test_images, splits.test_labels), "seconds": seconds, "sparsity": mask.sparsity()}
-    record.write_result(stage_dir, result, inputs=[dense_dir])
-    (stage_dir / "checkpoint.pt").unlink(missing_ok=True)
-    return result
+    return finish(stage_dir, result, plain.state_dict(), inputs=[dense_dir])

@@ -15,7 +15,6 @@ MAX_ROUNDS = 1000  # prune/retrain rounds; each is a list entry and at least a m
 MAX_EPOCHS = 100_000
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes at most 64 bits
 CHOICES = {
-    "prune.method": ("magnitude", "global", "std", "course", "svd"),
     "prune.backend": ("prunelab", "torch"),
     "prune.schedule": ("oneshot", "iterative", "gradual"),
     "prune.lr_schedule": ("constant", "cosine"),
@@ -95,12 +94,13 @@ def check_ranges(config) -> None:
 
 
 def check_choices(config) -> None:
-    from prunelab import data, models
+    from prunelab import data, methods, models
 
     models.build(config.model)
-    if config.data.dataset not in data.DATASETS:
-        raise PrunelabError(f"unknown dataset {shown(config.data.dataset)}; choose from {', '.join(data.DATASETS)}")
-    for key, allowed in CHOICES.items():
+    if config.data.dataset not in data.DATASETS and not data.is_npz(config.data.dataset):
+        raise PrunelabError(f"unknown dataset {shown(config.data.dataset)}; choose from {', '.join(data.DATASETS)} "
+                            f"or npz:FILE.npz")
+    for key, allowed in {"prune.method": tuple(methods.REGISTRY), **CHOICES}.items():
         if get(config, key) not in allowed:
             raise PrunelabError(f"unknown {key} {shown(get(config, key))}; choose from {', '.join(allowed)}")
 
@@ -127,7 +127,7 @@ def check_combinations(config) -> None:
             raise PrunelabError("prune.layers works with method magnitude and backend prunelab")
         for value in layer_targets(p.layers).values():
             check_sparsity(value)
-    if p.backend == "torch" and p.method in ("std", "course", "svd"):
+    if p.backend == "torch" and p.method not in ("magnitude", "global"):
         raise PrunelabError(f"the torch backend supports methods magnitude and global, not {p.method}")
     if p.distill > 0 and p.method == "svd":
         raise PrunelabError("prune.distill works with the magnitude methods, not svd")

@@ -7,30 +7,50 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from prunelab.errors import PrunelabError
 
-def as_input(images_uint8: torch.Tensor) -> torch.Tensor:
-    """(N, 28, 28) bytes -> (N, 1, 28, 28) float pixels in [0, 1], what every model takes."""
-    return images_uint8.unsqueeze(1).float().div_(255.0)
+
+def as_input(images: torch.Tensor) -> torch.Tensor:
+    """(N, 28, 28) bytes -> (N, 1, 28, 28) float pixels in [0, 1], what every model takes; a user's
+    (N, C, H, W) or (N, features) keeps its shape, and float32 values are taken as they are."""
+    x = images.unsqueeze(1) if images.ndim == 3 else images
+    return x.float() if x.is_floating_point() else x.float().div_(255.0)
+
+
+def input_shape(images: torch.Tensor) -> tuple[int, ...]:
+    """The shape of one example as the model sees it, e.g. (1, 28, 28)."""
+    return tuple(as_input(images[:1]).shape[1:])
 
 
 def train_epoch(model, optimizer, images, labels, batch_size, generator, after_step=None,
                 scheduler=None, progress=None, extra_loss=None, loss_fn=None) -> dict:
-    """Train one epoch; `after_step(model, optimizer)` runs after every optimizer step.
+    """Train one epoch on in-memory uint8 images, batches in a random order from `generator`."""
+    order = torch.randperm(len(images), generator=generator)
+    return train_batches(model, optimizer, _shuffled(images, labels, order, batch_size), after_step, scheduler,
+                         progress, extra_loss, loss_fn, total=-(-len(images) // batch_size))
+
+
+def _shuffled(images, labels, order, batch_size):
+    for begin in range(0, len(images), batch_size):
+        index = order[begin:begin + batch_size]
+        yield as_input(images[index]), labels[index]
+
+
+def train_batches(model, optimizer, batches, after_step=None, scheduler=None, progress=None,
+                  extra_loss=None, loss_fn=None, total=None) -> dict:
+    """Train on every (x, y) of `batches` (float inputs, class labels): the one loop every stage and the
+    Python API use. `after_step(model, optimizer)` runs after every optimizer step.
 
     `loss_fn(scores, x, y)` replaces the cross-entropy (e.g. distillation from a teacher);
     `extra_loss(model)`, when given, is added to it (e.g. a KL term).
     """
     device = next(model.parameters()).device
     model.train()
-    order = torch.randperm(len(images), generator=generator)
     total_loss, seen, start = 0.0, 0, time.perf_counter()
-    batches = range(0, len(images), batch_size)
     quiet = progress is None or not sys.stderr.isatty()
-    bar = tqdm(batches, desc=progress, leave=False, disable=quiet, unit="batch")
-    for begin in bar:
-        index = order[begin:begin + batch_size]
-        x = as_input(images[index]).to(device, non_blocking=True)
-        y = labels[index].to(device, non_blocking=True).long()
+    for x, y in tqdm(batches, desc=progress, leave=False, disable=quiet, unit="batch", total=total):
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True).long()
         optimizer.zero_grad(set_to_none=True)
         scores = model(x)
         loss = F.cross_entropy(scores, y) if loss_fn is None else loss_fn(scores, x, y)
@@ -42,8 +62,10 @@ def train_epoch(model, optimizer, images, labels, batch_size, generator, after_s
             after_step(model, optimizer)
         if scheduler is not None:
             scheduler.step()
-        total_loss += float(loss.detach()) * len(index)
-        seen += len(index)
+        total_loss += float(loss.detach()) * len(y)
+        seen += len(y)
+    if not seen:
+        raise PrunelabError("no training data: the batches are empty")
     return {"train_loss": total_loss / seen, "train_seconds": time.perf_counter() - start}
 
 
