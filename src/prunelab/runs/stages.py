@@ -5,7 +5,6 @@ returns early when its `result.json` exists, and resumes from `checkpoint.pt` (w
 every epoch) when interrupted.
 """
 
-import math
 from pathlib import Path
 
 import torch
@@ -13,7 +12,6 @@ import torch
 from prunelab import methods, models
 from prunelab.pruning import schedules, torch_backend
 from prunelab.pruning.mask import Mask
-from prunelab.errors import PrunelabError
 from prunelab.runs import checkpoint, record
 from prunelab.runs.epochs import finish, run_epochs
 from prunelab.training.loop import evaluate, train_epoch
