@@ -10,16 +10,7 @@ import torch
 from torch import nn
 
 from prunelab.deploy import graph as g
-
-
-class Scale(nn.Module):
-    def __init__(self, mean: float, std: float):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean))
-        self.register_buffer("std", torch.tensor(std))
-
-    def forward(self, x):
-        return (x - self.mean) / self.std
+from prunelab.models.lenet import Normalize
 
 
 class GatherLinear(nn.Module):
@@ -38,7 +29,7 @@ def to_module(graph: g.Graph) -> nn.Sequential:
     layers = []
     for op in graph.ops:
         if isinstance(op, g.Normalize):
-            layers.append(Scale(op.mean, op.std))
+            layers.append(Normalize(op.mean, op.std))
         elif isinstance(op, g.Conv):
             layers.append(_conv(op))
         elif isinstance(op, g.Dense):
