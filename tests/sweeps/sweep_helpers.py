@@ -17,6 +17,17 @@ from prunelab.runs.config import RunConfig, set_value, to_toml
 
 SMOKE = Path(__file__).resolve().parents[2] / "experiments" / "smoke.toml"
 FEWER_IMAGES = ["--set", "data.train_limit=300", "--set", "data.test_limit=200"]
+# Two tiny runs sharing one dense model: the smallest sweep in which two workers meet on a stage.
+PAIR = """
+[base]
+data.train_limit = 200
+data.test_limit = 100
+train.epochs = 1
+prune.epochs = 1
+prune.schedule = "oneshot"
+[grid]
+"prune.sparsity" = [0.5, 0.9]
+"""
 
 
 def cli(*args) -> int:

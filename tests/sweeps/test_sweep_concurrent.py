@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sweep_helpers import cli, fake_run
+from sweep_helpers import PAIR, cli, fake_run
 
 from prunelab.runs.pipeline import stage_dir, stage_lock
 from prunelab.sweeps.collect import collect
@@ -35,18 +35,6 @@ def test_two_collections_at_once_both_write_a_whole_database(tmp_path):
     with sqlite3.connect(out / "results.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (3,)
     assert not list(out.glob("*.tmp"))
-
-
-PAIR = """
-[base]
-data.train_limit = 200
-data.test_limit = 100
-train.epochs = 1
-prune.epochs = 1
-prune.schedule = "oneshot"
-[grid]
-"prune.sparsity" = [0.5, 0.9]
-"""
 
 
 def test_two_sweeps_at_once_count_only_what_each_trained(mnist, tmp_path, capsys):

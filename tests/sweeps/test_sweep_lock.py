@@ -3,7 +3,7 @@
 import threading
 import time
 
-from sweep_helpers import cli
+from sweep_helpers import PAIR, cli
 
 from prunelab.runs.pipeline import stage_dir, stage_lock
 from prunelab.sweeps.spec import load_sweep
@@ -27,16 +27,7 @@ def test_a_held_stage_lock_blocks_a_second_holder_until_released(tmp_path):
 
 def test_two_worker_processes_share_one_dense_model(mnist, tmp_path, capsys):
     sweep_file = tmp_path / "pair.toml"
-    sweep_file.write_text("""
-[base]
-data.train_limit = 200
-data.test_limit = 100
-train.epochs = 1
-prune.epochs = 1
-prune.schedule = "oneshot"
-[grid]
-"prune.sparsity" = [0.5, 0.9]
-""")
+    sweep_file.write_text(PAIR)
     runs = tmp_path / "runs"
     dense = stage_dir(load_sweep(sweep_file).configs[0], runs, "dense")
     messages, result = [], {}
