@@ -13,7 +13,7 @@ from prunelab.compression.layer import is_half_exact
 from prunelab.compression.kmeans import Codebook
 from prunelab.compression.units import expand
 from prunelab.deploy import graph as g
-from prunelab.deploy.compact import Compaction, compact
+from prunelab.deploy.compact import Compaction, compact, widen
 from prunelab.errors import PrunelabError
 from prunelab.training.weight_sharing import SharedWeights
 
@@ -60,11 +60,7 @@ def trace_weighted(model, input_shape=DEFAULT_INPUT_SHAPE) -> g.Graph:
 
 def full_width(op, shape) -> np.ndarray:
     """A layer's weights over its whole input (a Dense that reads some inputs gets zero columns)."""
-    if not isinstance(op, g.Dense) or op.inputs is None:
-        return op.weight
-    weight = np.zeros((op.weight.shape[0], prod(shape)), np.float32)
-    weight[:, op.inputs] = op.weight
-    return weight
+    return widen(op, prod(shape)).weight if isinstance(op, g.Dense) else op.weight
 
 
 def encode_layer(name: str, weight: np.ndarray, bias: np.ndarray, code_bits: int, index_bits: int):

@@ -57,7 +57,7 @@ class Compaction:
 def compact(graph: g.Graph) -> Compaction:
     """The compact form of ``graph`` (which is left untouched)."""
     shapes = graph.shapes()
-    ops = [_widen(op, prod(shape)) if isinstance(op, g.Dense) else op for op, shape in zip(graph.ops, shapes)]
+    ops = [widen(op, prod(shape)) if isinstance(op, g.Dense) else op for op, shape in zip(graph.ops, shapes)]
     at = [i for i, op in enumerate(ops) if isinstance(op, g.WEIGHTED)]
     # features of the next layer's input per unit: H*W where a convolution's maps are flattened
     spatial = {a: prod(shapes[b]) // shapes[a + 1][0] for a, b in zip(at, at[1:])}
@@ -126,7 +126,7 @@ def _keep_inputs(op, keep: np.ndarray, spatial: int, bias: np.ndarray):
     return replace(op, weight=np.ascontiguousarray(weight), bias=bias)
 
 
-def _widen(op: g.Dense, features: int) -> g.Dense:
+def widen(op: g.Dense, features: int) -> g.Dense:
     """A Dense over all ``features`` inputs (zeros where it read none), so compaction can start over."""
     if op.inputs is None:
         return op

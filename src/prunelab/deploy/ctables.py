@@ -62,8 +62,8 @@ def table(layer, padded: tuple[int, int], storage: str) -> Table:
 
 
 def _float_table(unit_rows) -> Table:
-    offsets = np.concatenate([r[0] for r in unit_rows]) if unit_rows else np.zeros(0, np.int64)
-    values = np.concatenate([r[1] for r in unit_rows]) if unit_rows else np.zeros(0, np.float32)
+    offsets = np.concatenate([r[0] for r in unit_rows])  # a layer keeps at least one unit (compact.py)
+    values = np.concatenate([r[1] for r in unit_rows])
     starts = np.cumsum([0] + [r[0].size for r in unit_rows])
     return Table("float", {"start": (_index_type(starts), starts), "offset": (_index_type(offsets), offsets),
                            "value": ("float", values)})
