@@ -133,14 +133,15 @@ def evaluate(args):
         splits = data.load(dataset, data_dir=args.data_dir)
         result = onnx_accuracy(args.source, splits.test_images, splits.test_labels)
     elif args.engine == "c":
-        from prunelab.cli.deploy import c_engine_scores
+        import numpy as np
 
-        splits = data.load(args.dataset or "mnist", data_dir=args.data_dir)
-        scores, name, dataset = c_engine_scores(args.source, args.stage, args.model, splits.test_images)
-        if args.dataset is None and dataset not in (None, "mnist"):
-            splits = data.load(dataset, data_dir=args.data_dir)
-            scores, name, dataset = c_engine_scores(args.source, args.stage, args.model, splits.test_images)
+        from prunelab.cli.deploy import c_engine
+
+        engine, name, dataset = c_engine(args.source, args.stage, args.model)
         dataset = args.dataset or dataset or "mnist"
+        splits = data.load(dataset, data_dir=args.data_dir)
+        images = splits.test_images.reshape(len(splits.test_images), -1).astype(np.float32) / np.float32(255)
+        scores = engine.scores(images)
         correct = int((scores.argmax(1) == splits.test_labels).sum())
         result = {"test_accuracy": correct / len(splits.test_labels), "test_correct": correct,
                   "test_errors": len(splits.test_labels) - correct, "engine": "c"}

@@ -58,13 +58,10 @@ def export_compact_onnx(args) -> None:
     print(f"wrote {args.output} (onnx, {model}, compact)")
 
 
-def c_engine_scores(source: str, stage: str, model_name: str | None, images_uint8):
-    """(scores, name, dataset) of the test images through the C engine built from SOURCE."""
-    import numpy as np
-
+def c_engine(source: str, stage: str, model_name: str | None):
+    """(engine, name, dataset): SOURCE's compact model built as the C engine, with the weight
+    storage `export` writes by default."""
     from prunelab.deploy.engine import Engine
 
     compaction, _, name, dataset = compact_source(source, stage, model_name)
-    engine = Engine(compaction.graph, weights=DEFAULT_EXPORT_WEIGHTS, batch=64)  # what export writes
-    images = images_uint8.reshape(len(images_uint8), -1).astype(np.float32) / np.float32(255)
-    return engine.scores(images), name, dataset
+    return Engine(compaction.graph, weights=DEFAULT_EXPORT_WEIGHTS, batch=64), name, dataset
