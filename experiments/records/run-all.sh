@@ -10,23 +10,27 @@ runs="${RUNS_DIR:-runs}"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-keep() {  # keep RUN_DIR OUT: summary, compressed file, and its test accuracy in PyTorch and onnxruntime
+keep() {  # keep RUN_DIR OUT: summary, compressed file, its test accuracy in PyTorch, the C engine and
+          # onnxruntime, and its layers (decompress: compact architecture, byte split)
     mkdir -p "$2"
     cp "$1/summary.json" "$2/summary.json"
     cp "$1/quantized/model.plc" "$2/model.plc"
     sed -i 's#"file": "quantized/model.plc"#"file": "model.plc"#' "$2/summary.json"
     prunelab evaluate "$2/model.plc" --json > "$2/file-test.json"
+    prunelab evaluate "$2/model.plc" --engine c --json > "$2/c-test.json"
+    prunelab decompress "$2/model.plc" > "$2/decompress.txt"
     prunelab export "$2/model.plc" --format onnx --output "$scratch/model.onnx"
     prunelab evaluate "$scratch/model.onnx" --json > "$2/onnx-test.json"
 }
 
-for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k}; do
+for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5-caffe-200 lenet-300-100-200 lenet5-caffe-units}; do
     out="results/records-$model"
     mkdir -p "$out"
     start=$(date +%s)
     case "$model" in  # the sweeps: one folder per run in $out (earlier recipes' removed)
         lenet5) spec="lenet5-seeds --threads 1" ;;  # three seeds
         lenet5-caffe-60k) spec="lenet5-caffe-60k --threads 2 --jobs 1" ;;  # the recipe on all 60,000 images
+        *-200|*-units) spec="$model --threads 1 --jobs 1" ;;  # round two: one run each (200 epochs: hours)
         *) spec="" ;;
     esac
     if [ -n "$spec" ]; then
@@ -46,7 +50,8 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k}; do
     echo "$command   # stage times (a reused stage keeps the time it took when made): $times; this invocation $(( $(date +%s) - start )) s wall on $(getconf _NPROCESSORS_ONLN) cores, $(uname -m)" > "$out/command.txt"
 done
 python3 experiments/records/summarize.py results/records-lenet5-caffe results/records-lenet-300-100 \
-    results/records-lenet5 results/records-lenet5-caffe-60k > results/records.md
+    results/records-lenet5 results/records-lenet5-caffe-60k results/records-lenet5-caffe-200 \
+    results/records-lenet-300-100-200 results/records-lenet5-caffe-units > results/records.md
 # the accuracy-vs-size curves: more points per method, then one report over all of them
 for sweep in experiments/records/curve-*.toml; do
     prunelab sweep "$sweep" --runs-dir "$runs" --threads 1
