@@ -2,7 +2,6 @@
 
 import json
 
-from prunelab.cli.sources import load_source
 from prunelab.errors import PrunelabError
 
 # Interleaved medians on a shared machine move by a few percent between runs: within 5% is a tie.
@@ -30,6 +29,7 @@ def register_bench(parser):
 
 
 def bench(args) -> int:
+    from prunelab.cli.sources import load_source
     from prunelab.inference import benchmark
 
     batch_sizes = parse_batch_sizes(args.batch_sizes)
