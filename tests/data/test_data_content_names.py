@@ -3,16 +3,13 @@
 
 import os
 
-import importlib
-
 import pytest
 from data_helpers import random_splits, write_idx_folder
 
+from prunelab.data.published import PUBLISHED_MD5, idx_md5s
 from prunelab.data.splits import STANDARD_COUNTS
 from prunelab.runs.config import RunConfig, set_value
 from prunelab.runs.pipeline import stage_dir
-
-fetch_module = importlib.import_module("prunelab.data.fetch")  # the package's `fetch` is the function
 
 
 def config_reading(folder) -> RunConfig:
@@ -42,5 +39,5 @@ def test_the_same_data_in_two_folders_shares_its_stages(full_size_folders, tmp_p
 
 def test_the_published_data_from_a_folder_shares_the_caches_stages(full_size_folders, tmp_path, monkeypatch):
     first, _ = full_size_folders
-    monkeypatch.setitem(fetch_module.OFFICIAL_SHA256, "mnist", random_splits(STANDARD_COUNTS).sha256())
+    monkeypatch.setitem(PUBLISHED_MD5, "mnist", idx_md5s(random_splits(STANDARD_COUNTS)))
     assert stage_dir(config_reading(first), tmp_path, "pruned") == stage_dir(config_reading(None), tmp_path, "pruned")

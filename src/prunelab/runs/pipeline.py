@@ -19,8 +19,8 @@ import torch
 from prunelab import data, models
 from prunelab.compress import unpack_model
 from prunelab.compression import CompressedModel
-from prunelab.data.fetch import OFFICIAL_SHA256
 from prunelab.data.folder import read_idx_folder
+from prunelab.data.published import PUBLISHED_MD5, idx_md5s
 from prunelab.data.splits import STANDARD_COUNTS
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import exclusive_lock, make_dir, write_text_if_changed
@@ -83,13 +83,15 @@ def data_content(config: RunConfig) -> str:
         signature = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()))
     except OSError as exc:
         raise PrunelabError(f"data folder {folder} cannot be read: {exc.strerror or exc}") from None
-    content = _folder_sha256(str(folder), signature)
-    return "" if OFFICIAL_SHA256.get(config.data.dataset) == content else content
+    sha256, md5s = _folder_checksums(str(folder), signature)
+    return "" if md5s == PUBLISHED_MD5.get(config.data.dataset) else sha256
 
 
 @functools.lru_cache(maxsize=8)  # a sweep names its stages many times; the folder is read once
-def _folder_sha256(folder: str, signature: tuple) -> str:
-    return read_idx_folder(folder, STANDARD_COUNTS).sha256()
+def _folder_checksums(folder: str, signature: tuple) -> tuple[str, dict]:
+    """The folder's data: (Splits.sha256, the MD5 of each IDX file unpacked)."""
+    splits = read_idx_folder(folder, STANDARD_COUNTS)
+    return splits.sha256(), idx_md5s(splits)
 
 
 def prepare_data(config: RunConfig, splits) -> TensorSplits:
