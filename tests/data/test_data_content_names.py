@@ -1,5 +1,5 @@
-"""Stages follow the data's content: the same data from another folder shares them, other data
-(through a folder) gets its own, and the published dataset read from a folder is the cache's."""
+"""Stages and runs follow the data's content: the same data from another folder shares them, other
+data (through a folder) gets its own, and the published dataset read from a folder is the cache's."""
 
 import os
 
@@ -8,8 +8,8 @@ from data_helpers import random_splits, write_idx_folder
 
 from prunelab.data.published import PUBLISHED_MD5, idx_md5s
 from prunelab.data.splits import STANDARD_COUNTS
-from prunelab.runs.config import RunConfig, set_value
-from prunelab.runs.pipeline import stage_dir
+from prunelab.runs.config import RunConfig, set_value, settings_hash
+from prunelab.runs.pipeline import run_name, stage_dir
 
 
 def config_reading(folder) -> RunConfig:
@@ -41,3 +41,17 @@ def test_the_published_data_from_a_folder_shares_the_caches_stages(full_size_fol
     first, _ = full_size_folders
     monkeypatch.setitem(PUBLISHED_MD5, "mnist", idx_md5s(random_splits(STANDARD_COUNTS)))
     assert stage_dir(config_reading(first), tmp_path, "pruned") == stage_dir(config_reading(None), tmp_path, "pruned")
+
+
+def test_the_same_data_in_two_folders_is_one_run_named_by_its_content(full_size_folders):
+    first, second = full_size_folders
+    names = {run_name(config_reading(f)) for f in (first, second)}
+    content = random_splits(STANDARD_COUNTS).sha256()
+    assert names == {f"lenet5-{settings_hash({'data': {'content': content}})}"}
+    assert names != {run_name(config_reading(None))}
+
+
+def test_the_published_data_from_a_folder_is_the_caches_run(full_size_folders, monkeypatch):
+    first, _ = full_size_folders
+    monkeypatch.setitem(PUBLISHED_MD5, "mnist", idx_md5s(random_splits(STANDARD_COUNTS)))
+    assert run_name(config_reading(first)) == run_name(config_reading(None)) == f"lenet5-{settings_hash({})}"

@@ -51,14 +51,21 @@ def default_runs_dir() -> Path:
 
 
 def run_settings(config: RunConfig) -> dict:
+    """The settings that name a run: not where it ran (`device`), and its data by content, as its
+    stages are: the folder's path gives way to data_content ("" for the published dataset)."""
     values = config.to_dict()
-    values.pop("device")  # where it ran does not name the run
+    values.pop("device")
+    values["data"].pop("data_dir")
+    content = data_content(config)
+    if content:
+        values["data"]["content"] = content
     return values
 
 
 def run_name(config: RunConfig) -> str:
     """<model>-<hash of the settings that differ from the defaults>: equal names, equal runs (a
-    user's model `pkg.nets:small` is named pkg.nets_small)."""
+    user's model `pkg.nets:small` is named pkg.nets_small). The same data read from another folder
+    is the same run."""
     changed = non_default(run_settings(config), run_settings(RunConfig()))
     return f"{re.sub(r'[^A-Za-z0-9._-]', '_', config.model)}-{settings_hash(changed)}"
 
