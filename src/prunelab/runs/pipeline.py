@@ -127,12 +127,14 @@ def link(run: Path, name: str, target: Path) -> None:
 
 @contextlib.contextmanager
 def stage_lock(directory: Path, log=print):
-    """Hold `<stage dir>.lock` while a stage runs: parallel sweep workers that need the same stage
-    (runs sharing a dense model) take turns, so one trains it and the others then reuse it."""
+    """Hold `<stage dir>.lock` while a stage is checked and, if need be, computed: parallel sweep
+    workers that need the same stage (runs sharing a dense model) take turns, so one trains it and
+    the others then reuse it, and none checks a stage while another rewrites it. The block gets the
+    error why no lock could be made in a folder that cannot be written, else None."""
     directory = Path(directory)
     waiting = f"{directory.name.split('-')[0]}: waiting, another process is working on {directory}"
-    with exclusive_lock(f"{directory}.lock", lambda: log(waiting)):
-        yield
+    with exclusive_lock(f"{directory}.lock", lambda: log(waiting), read_only_ok=True) as refused:
+        yield refused
 
 
 def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> dict:
@@ -177,14 +179,17 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
 
 
 def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log) -> dict:
-    """Link the run to the stage and compute it under the stage's lock; note it in `trained` when
-    it was not finished before (only the process holding the lock can know it computed it)."""
+    """Link the run to the stage, then reuse it or compute it, deciding which holding the stage's
+    lock: of two processes that find it unfinished one computes it and the other then reuses it, and
+    no check reads a stage that another process is rewriting. Note it in `trained` when computed here.
+    In a folder where no lock can be made (read-only) nobody can rewrite the stage: a finished one is
+    checked and reused unlocked, an unfinished one is refused in one line."""
     link(run, name, directory)
-    if stages.finished(directory) is not None:  # reused: no lock needed, so no write either
-        return compute()
-    with stage_lock(directory, log):
-        if stages.finished(directory) is None:
-            trained.append(str(directory))
+    with stage_lock(directory, log) as refused:
+        done = stages.reusable(directory, name, log, refused)
+        if done is not None:
+            return done
+        trained.append(str(directory))
         return compute()
 
 
