@@ -2,6 +2,7 @@
 data (through a folder) gets its own, and the published dataset read from a folder is the cache's."""
 
 import os
+from pathlib import Path
 
 import pytest
 from data_helpers import random_splits, write_idx_folder
@@ -55,3 +56,20 @@ def test_the_published_data_from_a_folder_is_the_caches_run(full_size_folders, m
     first, _ = full_size_folders
     monkeypatch.setitem(PUBLISHED_MD5, "mnist", idx_md5s(random_splits(STANDARD_COUNTS)))
     assert run_name(config_reading(first)) == run_name(config_reading(None)) == f"lenet5-{settings_hash({})}"
+
+
+def test_the_same_data_from_another_folder_reuses_the_run_without_rewriting_its_settings(full_size_folders, tmp_path):
+    from prunelab.runs.pipeline import execute
+
+    def run(folder):
+        config = config_reading(folder)
+        for key, value in {"data.train_limit": 100, "data.test_limit": 50, "train.epochs": 1}.items():
+            set_value(config, key, value)
+        return execute(config, tmp_path / "runs", log=lambda m: None, stop="dense")
+
+    first, second = full_size_folders
+    settings = Path(run(first)["run_dir"]) / "config.toml"
+    written = settings.read_text(), settings.stat().st_mtime_ns
+    again = run(second)
+    assert Path(again["run_dir"]) == settings.parent and again["trained"] == []
+    assert (settings.read_text(), settings.stat().st_mtime_ns) == written and str(first) in written[0]

@@ -27,7 +27,7 @@ from prunelab.foundations.files import exclusive_lock, make_dir, write_text_if_c
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
 from prunelab.runs import record, stages
-from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_settings, to_toml
+from prunelab.runs.config import RunConfig, load_toml, non_default, settings_hash, stage_settings, to_toml
 from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.validate import validate
 from prunelab.training.device import pick_device
@@ -143,7 +143,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     runs_dir = Path(runs_dir or default_runs_dir())
     run = run_dir(config, runs_dir)
     make_dir(run)
-    write_text_if_changed(run / "config.toml", to_toml(config))
+    write_config(run / "config.toml", config)
     device = pick_device(config.device)
     log(f"run directory: {run}  (device: {device})")
     began = time.perf_counter()
@@ -176,6 +176,18 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
             f"{stage} {100 * r['test_accuracy']:.2f}%" for stage, r in summary["final_test"].items()))
     write_summary(run / "summary.json", summary)
     return {**summary, "run_dir": str(run), "trained": trained}
+
+
+def write_config(path: Path, config: RunConfig) -> None:
+    """The run's config.toml, unless the one there already names this run: settings that differ
+    only where the run's name does not look (the device, the folder of the same data) leave the
+    first ones in place, so a finished run is shown again without a write."""
+    try:
+        if run_name(load_toml(path)) == run_name(config):
+            return
+    except (PrunelabError, OSError):
+        pass  # missing, damaged, or naming data that is gone: write it afresh
+    write_text_if_changed(path, to_toml(config))
 
 
 def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log) -> dict:
