@@ -10,22 +10,34 @@ From Python (docs/api.md)::
     prunelab.export_c(model, "c/", input_shape=(3, 32, 32))
 """
 
-import os
+import importlib
 
-# Torch's OpenMP threads spin while they wait for work. On cores shared with other processes the
-# spinning takes the time the working threads need: with two other processes on two cores an epoch
-# went from 2.7 s to about 110 s, and 40 training steps took 25 s spinning against 0.9 s waiting
-# passively (benchmarks/oversubscription.py, results/oversubscription.json). Passive waiting costs
-# little on free cores. It must be set before torch is first imported; a user's own value is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from prunelab.foundations import wait_policy
+
+# How torch's OpenMP threads wait (spinning or asleep) is read once, when torch loads, so it is
+# decided here, before anything imports torch: passive only where threads would outnumber the cores
+# left to them (one thread: nothing to decide), the runtime's spinning default otherwise, and a
+# user's own OMP_WAIT_POLICY kept. The rule and its measurements: foundations/wait_policy.py. The
+# API below is therefore imported on first use, so that the command line can decide again once it
+# knows --threads and --jobs.
+wait_policy.decide_at_import()
 
 __version__ = "0.1.0"
 
-from prunelab.api.data import accuracy
-from prunelab.api.files import export_c, export_onnx, file_input_shape, load, quantize, save
-from prunelab.api.pruning import Pruner, prune
-from prunelab.pruning.mask import Mask
-from prunelab.training.weight_sharing import SharedWeights
+# name -> module of the Python API (docs/api.md), imported when first used
+_API = {"accuracy": "prunelab.api.data", "export_c": "prunelab.api.files", "export_onnx": "prunelab.api.files",
+        "file_input_shape": "prunelab.api.files", "load": "prunelab.api.files", "quantize": "prunelab.api.files",
+        "save": "prunelab.api.files", "Pruner": "prunelab.api.pruning", "prune": "prunelab.api.pruning",
+        "Mask": "prunelab.pruning.mask", "SharedWeights": "prunelab.training.weight_sharing"}
 
-__all__ = ["Mask", "accuracy", "Pruner", "SharedWeights", "export_c", "export_onnx", "file_input_shape", "load", "prune",
-           "quantize", "save"]
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'prunelab' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

@@ -1,18 +1,16 @@
-"""Stages follow the data's content: the same data from another folder shares them, other data
-(through a folder) gets its own, and the published dataset read from a folder is the cache's."""
+"""Stages and runs follow the data's content: the same data from another folder shares them, other
+data (through a folder) gets its own, and the published dataset read from a folder is the cache's."""
 
 import os
-
-import importlib
+from pathlib import Path
 
 import pytest
 from data_helpers import random_splits, write_idx_folder
 
+from prunelab.data.published import PUBLISHED_MD5, idx_md5s
 from prunelab.data.splits import STANDARD_COUNTS
-from prunelab.runs.config import RunConfig, set_value
-from prunelab.runs.pipeline import stage_dir
-
-fetch_module = importlib.import_module("prunelab.data.fetch")  # the package's `fetch` is the function
+from prunelab.runs.config import RunConfig, set_value, settings_hash
+from prunelab.runs.pipeline import run_name, stage_dir
 
 
 def config_reading(folder) -> RunConfig:
@@ -42,5 +40,36 @@ def test_the_same_data_in_two_folders_shares_its_stages(full_size_folders, tmp_p
 
 def test_the_published_data_from_a_folder_shares_the_caches_stages(full_size_folders, tmp_path, monkeypatch):
     first, _ = full_size_folders
-    monkeypatch.setitem(fetch_module.OFFICIAL_SHA256, "mnist", random_splits(STANDARD_COUNTS).sha256())
+    monkeypatch.setitem(PUBLISHED_MD5, "mnist", idx_md5s(random_splits(STANDARD_COUNTS)))
     assert stage_dir(config_reading(first), tmp_path, "pruned") == stage_dir(config_reading(None), tmp_path, "pruned")
+
+
+def test_the_same_data_in_two_folders_is_one_run_named_by_its_content(full_size_folders):
+    first, second = full_size_folders
+    names = {run_name(config_reading(f)) for f in (first, second)}
+    content = random_splits(STANDARD_COUNTS).sha256()
+    assert names == {f"lenet5-{settings_hash({'data': {'content': content}})}"}
+    assert names != {run_name(config_reading(None))}
+
+
+def test_the_published_data_from_a_folder_is_the_caches_run(full_size_folders, monkeypatch):
+    first, _ = full_size_folders
+    monkeypatch.setitem(PUBLISHED_MD5, "mnist", idx_md5s(random_splits(STANDARD_COUNTS)))
+    assert run_name(config_reading(first)) == run_name(config_reading(None)) == f"lenet5-{settings_hash({})}"
+
+
+def test_the_same_data_from_another_folder_reuses_the_run_without_rewriting_its_settings(full_size_folders, tmp_path):
+    from prunelab.runs.pipeline import execute
+
+    def run(folder):
+        config = config_reading(folder)
+        for key, value in {"data.train_limit": 100, "data.test_limit": 50, "train.epochs": 1}.items():
+            set_value(config, key, value)
+        return execute(config, tmp_path / "runs", log=lambda m: None, stop="dense")
+
+    first, second = full_size_folders
+    settings = Path(run(first)["run_dir"]) / "config.toml"
+    written = settings.read_text(), settings.stat().st_mtime_ns
+    again = run(second)
+    assert Path(again["run_dir"]) == settings.parent and again["trained"] == []
+    assert (settings.read_text(), settings.stat().st_mtime_ns) == written and str(first) in written[0]

@@ -17,3 +17,9 @@ def test_debian_fashion_mnist_has_the_official_shape():
     assert np.bincount(splits.train_labels).tolist() == [6000] * 10
     assert np.bincount(splits.test_labels).tolist() == [1000] * 10
     assert splits.train_labels[0] == 9  # the first training image is an ankle boot
+
+
+def test_debian_fashion_mnist_is_the_published_one():
+    from prunelab.data.published import mismatch
+
+    assert mismatch("fashion-mnist", debian.read_debian_fashion(STANDARD_COUNTS)) is None

@@ -1,22 +1,21 @@
 """fetch/load end to end on tiny datasets: folder source, cache reuse, and the failure report."""
 
 import gzip
-import importlib
 import shutil
 
 import pytest
 from data_helpers import SMALL_COUNTS, assert_same, random_splits, write_idx_folder
 
-from prunelab.data import DATASETS, FetchResult, debian, fetch, load
+from prunelab.data import DATASETS, FetchResult, debian, fetch, load, published
 from prunelab.errors import PrunelabError
-
-fetch_module = importlib.import_module("prunelab.data.fetch")  # the package's `fetch` is the function
 
 
 @pytest.fixture
 def official(monkeypatch):
-    """random_splits() stands for the published MNIST: a folder of it may fill the cache."""
-    monkeypatch.setitem(fetch_module.OFFICIAL_SHA256, "mnist", random_splits().sha256())
+    """random_splits() stands for the published MNIST and Fashion-MNIST: a folder of it may fill the
+    cache, and the cache and the Debian package may hold it."""
+    for dataset in DATASETS:
+        monkeypatch.setitem(published.PUBLISHED_MD5, dataset, published.idx_md5s(random_splits()))
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -124,7 +123,7 @@ def test_missing_debian_package_says_how_to_install_it(tmp_path, monkeypatch):
     assert "--data-dir" in str(error.value)
 
 
-def test_debian_folder_is_used_for_fashion_mnist(tmp_path, monkeypatch):
+def test_debian_folder_is_used_for_fashion_mnist(tmp_path, monkeypatch, official):
     splits = random_splits()
     monkeypatch.setattr(debian, "FOLDER", write_idx_folder(tmp_path / "deb", splits, gz=True))
     result = fetch("fashion-mnist", cache_dir=tmp_path / "cache", allow_network=False, counts=SMALL_COUNTS)

@@ -8,7 +8,7 @@ import threading
 import pytest
 from data_helpers import SMALL_COUNTS, assert_same, idx_files, random_splits
 
-from prunelab.data import fetch, load, mirrors
+from prunelab.data import fetch, load, mirrors, published
 from prunelab.data.mirrors import download, fetch_from_mirrors
 from prunelab.errors import PrunelabError
 
@@ -89,6 +89,7 @@ def test_fetch_through_mirrors_then_cache(serve, tmp_path, monkeypatch):
     splits = random_splits()
     files = idx_files(splits, gz=True)
     monkeypatch.setitem(mirrors.MD5S, "mnist", md5s_of(files))
+    monkeypatch.setitem(published.PUBLISHED_MD5, "mnist", published.idx_md5s(splits))  # it stands for MNIST
     url = serve(files, "good")
     result = fetch("mnist", cache_dir=tmp_path / "cache", mirrors=(url,), counts=SMALL_COUNTS)
     assert result.source == f"mirror {url}"

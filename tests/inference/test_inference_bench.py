@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 
 import pytest
 import torch
@@ -48,6 +49,7 @@ def test_benchmark_reports_both_paths_at_each_batch_size():
         assert row["rounds"] == 2 and set(row["conv_kernels"]) == {"conv1", "conv2"}
         assert row["max_relative_difference"] < 1e-5
     assert result["machine"]["torch_threads"] == 1 and result["machine"]["torch"] == torch.__version__
+    assert result["machine"]["omp_wait_policy"] == os.environ.get("OMP_WAIT_POLICY")  # how threads waited
 
 
 @pytest.mark.parametrize("settings,message", [

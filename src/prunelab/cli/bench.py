@@ -2,7 +2,6 @@
 
 import json
 
-from prunelab.cli.sources import load_source
 from prunelab.errors import PrunelabError
 
 # Interleaved medians on a shared machine move by a few percent between runs: within 5% is a tie.
@@ -30,6 +29,7 @@ def register_bench(parser):
 
 
 def bench(args) -> int:
+    from prunelab.cli.sources import load_source
     from prunelab.inference import benchmark
 
     batch_sizes = parse_batch_sizes(args.batch_sizes)
@@ -110,8 +110,10 @@ def engine_lines(result: dict) -> list[str]:
 
 def machine_line(machine: dict) -> str:
     load, cpus = machine["load_average_1min"], machine["logical_cpus"]
+    policy = machine.get("omp_wait_policy")  # results written before it was recorded lack it
     line = (f"machine: {machine['processor']}, {cpus} CPUs, torch {machine['torch']} "
-            f"with {machine['torch_threads']} thread(s)" + (f", load average {load:.1f}" if load is not None else ""))
+            f"with {machine['torch_threads']} thread(s)" + (f" (OMP_WAIT_POLICY={policy})" if policy else "")
+            + (f", load average {load:.1f}" if load is not None else ""))
     if load is not None and cpus and load > cpus and machine["torch_threads"] > 1:
         # threads that wait for each other at every layer stall whenever another process holds a core
         line += "\nthe machine is busy: multi-threaded timings are inflated and erratic; --threads 1 is steadier"

@@ -11,7 +11,6 @@ from prunelab.cli.report import register_report
 from prunelab.cli.sweep import register_sweep
 from prunelab.cli.sensitivity import register_sensitivity
 from prunelab.cli.settings import add_arguments, build_config
-from prunelab.cli.sources import load_source
 from prunelab.errors import PrunelabError
 
 
@@ -120,6 +119,7 @@ def register_evaluate(parser):
 def evaluate(args):
     import torch
 
+    from prunelab.cli.sources import load_source
     from prunelab.training.loop import evaluate as run_evaluation
 
     if args.source.endswith(".onnx"):  # an export, run under onnxruntime
@@ -187,7 +187,7 @@ def export(args):
             raise PrunelabError("--compact applies to --format onnx (the C export is always compact)")
         return deploy.export_compact_onnx(args)
 
-    from prunelab.cli.sources import source_input_shape
+    from prunelab.cli.sources import load_source, source_input_shape
 
     model, name, _ = load_source(args.source, args.stage, args.model)
     path = exporter.export(model, args.format, args.output, source_input_shape(args.source, args.input_shape))
@@ -229,7 +229,7 @@ def compress(args):
         refuse_other_code_widths(existing, args.conv_bits, args.fc_bits, path)
         compressed = recompress(existing, args.index_bits)
     else:  # k-means without fine-tuning on the pruned weights
-        from prunelab.cli.sources import source_input_shape
+        from prunelab.cli.sources import load_source, source_input_shape
 
         model, name, dataset = load_source(args.source, "pruned", args.model)
         mask = Mask({n: p != 0 for n, p in model.named_parameters() if n in Mask.ones_like(model)})

@@ -3,7 +3,6 @@
 import re
 from pathlib import Path
 
-from prunelab.cli.sources import load_source, source_input_shape
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_bytes
 
@@ -12,6 +11,7 @@ DEFAULT_EXPORT_WEIGHTS = "codebook"  # a third of the flash of "float"; see READ
 
 def compact_source(source: str, stage: str = "pruned", model_name: str | None = None, input_shape=None):
     """(Compaction, the original graph, model name, dataset) for any SOURCE the CLI accepts."""
+    from prunelab.cli.sources import load_source, source_input_shape
     from prunelab.deploy.compact import compact
     from prunelab.deploy.graph import trace
 

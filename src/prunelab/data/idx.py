@@ -54,9 +54,12 @@ def encode_idx(array: np.ndarray) -> bytes:
     array = np.asarray(array)
     if array.dtype != np.uint8:
         raise PrunelabError(f"IDX writer supports uint8 only, got {array.dtype}")
-    header = struct.pack(">BBBB", 0, 0, UBYTE, array.ndim)
-    header += struct.pack(f">{array.ndim}I", *array.shape)
-    return header + np.ascontiguousarray(array).tobytes()
+    return idx_header(array.shape) + np.ascontiguousarray(array).tobytes()
+
+
+def idx_header(shape: tuple[int, ...]) -> bytes:
+    """The header of an unsigned-byte IDX file holding an array of `shape`."""
+    return struct.pack(">BBBB", 0, 0, UBYTE, len(shape)) + struct.pack(f">{len(shape)}I", *shape)
 
 
 def decode_idx(data: bytes, name: str) -> np.ndarray:

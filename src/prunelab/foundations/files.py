@@ -4,6 +4,7 @@ A crash or a full disk mid-write leaves the old file (or no file), never a trunc
 """
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -117,23 +118,34 @@ def _remove_quietly(path) -> None:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path, on_wait=None):
+def exclusive_lock(path, on_wait=None, read_only_ok: bool = False):
     """Hold an exclusive flock on `path` (created if needed) for the block; `on_wait()` is called
-    once when another process holds it. The lock goes with the file, so a killed holder frees it."""
+    once when another process holds it. The lock goes with the file, so a killed holder frees it.
+
+    The block gets None. With `read_only_ok`, a lock file that cannot be created because its folder
+    cannot be written gives the block that error instead of raising it: the block may read there
+    unlocked (a folder this process cannot write is one it cannot race to rewrite) and raises it
+    before it would write."""
     if fcntl is None:
-        yield
+        yield None
         return
-    path = Path(path)
+    path, refused = Path(path), None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a")
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)  # an existing lock opens on a read-only mount too
     except OSError as exc:
-        raise PrunelabError(f"could not create lock file {path}: {exc.strerror or exc}") from None
-    with handle:
+        refused = PrunelabError(f"could not create lock file {path}: {exc.strerror or exc}")
+        if not (read_only_ok and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
+            raise refused from None
+    if refused is not None:
+        yield refused
+        return
+    with os.fdopen(fd, "rb") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if on_wait is not None:
                 on_wait()
             fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+        yield None

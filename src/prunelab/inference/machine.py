@@ -8,11 +8,13 @@ import torch
 
 
 def describe_machine() -> dict:
-    """Processor, CPU count, torch threads and version, and the load when measured (shared machines)."""
+    """Processor, CPU count, torch threads and version, how its OpenMP threads waited (None: the
+    runtime's spinning default; foundations/wait_policy.py), and the load when measured."""
     return {
         "processor": processor_name(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "system": f"{platform.system()} {platform.machine()}",

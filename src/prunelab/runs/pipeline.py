@@ -19,15 +19,15 @@ import torch
 from prunelab import data, models
 from prunelab.compress import unpack_model
 from prunelab.compression import CompressedModel
-from prunelab.data.fetch import OFFICIAL_SHA256
 from prunelab.data.folder import read_idx_folder
+from prunelab.data.published import PUBLISHED_MD5, idx_md5s
 from prunelab.data.splits import STANDARD_COUNTS
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import exclusive_lock, make_dir, write_text_if_changed
 from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
 from prunelab.runs import record, stages
-from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_settings, to_toml
+from prunelab.runs.config import RunConfig, load_toml, non_default, settings_hash, stage_settings, to_toml
 from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.validate import validate
 from prunelab.training.device import pick_device
@@ -51,14 +51,21 @@ def default_runs_dir() -> Path:
 
 
 def run_settings(config: RunConfig) -> dict:
+    """The settings that name a run: not where it ran (`device`), and its data by content, as its
+    stages are: the folder's path gives way to data_content ("" for the published dataset)."""
     values = config.to_dict()
-    values.pop("device")  # where it ran does not name the run
+    values.pop("device")
+    values["data"].pop("data_dir")
+    content = data_content(config)
+    if content:
+        values["data"]["content"] = content
     return values
 
 
 def run_name(config: RunConfig) -> str:
     """<model>-<hash of the settings that differ from the defaults>: equal names, equal runs (a
-    user's model `pkg.nets:small` is named pkg.nets_small)."""
+    user's model `pkg.nets:small` is named pkg.nets_small). The same data read from another folder
+    is the same run."""
     changed = non_default(run_settings(config), run_settings(RunConfig()))
     return f"{re.sub(r'[^A-Za-z0-9._-]', '_', config.model)}-{settings_hash(changed)}"
 
@@ -83,13 +90,15 @@ def data_content(config: RunConfig) -> str:
         signature = tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()))
     except OSError as exc:
         raise PrunelabError(f"data folder {folder} cannot be read: {exc.strerror or exc}") from None
-    content = _folder_sha256(str(folder), signature)
-    return "" if OFFICIAL_SHA256.get(config.data.dataset) == content else content
+    sha256, md5s = _folder_checksums(str(folder), signature)
+    return "" if md5s == PUBLISHED_MD5.get(config.data.dataset) else sha256
 
 
 @functools.lru_cache(maxsize=8)  # a sweep names its stages many times; the folder is read once
-def _folder_sha256(folder: str, signature: tuple) -> str:
-    return read_idx_folder(folder, STANDARD_COUNTS).sha256()
+def _folder_checksums(folder: str, signature: tuple) -> tuple[str, dict]:
+    """The folder's data: (Splits.sha256, the MD5 of each IDX file unpacked)."""
+    splits = read_idx_folder(folder, STANDARD_COUNTS)
+    return splits.sha256(), idx_md5s(splits)
 
 
 def prepare_data(config: RunConfig, splits) -> TensorSplits:
@@ -118,12 +127,14 @@ def link(run: Path, name: str, target: Path) -> None:
 
 @contextlib.contextmanager
 def stage_lock(directory: Path, log=print):
-    """Hold `<stage dir>.lock` while a stage runs: parallel sweep workers that need the same stage
-    (runs sharing a dense model) take turns, so one trains it and the others then reuse it."""
+    """Hold `<stage dir>.lock` while a stage is checked and, if need be, computed: parallel sweep
+    workers that need the same stage (runs sharing a dense model) take turns, so one trains it and
+    the others then reuse it, and none checks a stage while another rewrites it. The block gets the
+    error why no lock could be made in a folder that cannot be written, else None."""
     directory = Path(directory)
     waiting = f"{directory.name.split('-')[0]}: waiting, another process is working on {directory}"
-    with exclusive_lock(f"{directory}.lock", lambda: log(waiting)):
-        yield
+    with exclusive_lock(f"{directory}.lock", lambda: log(waiting), read_only_ok=True) as refused:
+        yield refused
 
 
 def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> dict:
@@ -132,7 +143,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     runs_dir = Path(runs_dir or default_runs_dir())
     run = run_dir(config, runs_dir)
     make_dir(run)
-    write_text_if_changed(run / "config.toml", to_toml(config))
+    write_config(run / "config.toml", config)
     device = pick_device(config.device)
     log(f"run directory: {run}  (device: {device})")
     began = time.perf_counter()
@@ -167,15 +178,30 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     return {**summary, "run_dir": str(run), "trained": trained}
 
 
+def write_config(path: Path, config: RunConfig) -> None:
+    """The run's config.toml, unless the one there already names this run: settings that differ
+    only where the run's name does not look (the device, the folder of the same data) leave the
+    first ones in place, so a finished run is shown again without a write."""
+    try:
+        if run_name(load_toml(path)) == run_name(config):
+            return
+    except (PrunelabError, OSError):
+        pass  # missing, damaged, or naming data that is gone: write it afresh
+    write_text_if_changed(path, to_toml(config))
+
+
 def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log) -> dict:
-    """Link the run to the stage and compute it under the stage's lock; note it in `trained` when
-    it was not finished before (only the process holding the lock can know it computed it)."""
+    """Link the run to the stage, then reuse it or compute it, deciding which holding the stage's
+    lock: of two processes that find it unfinished one computes it and the other then reuses it, and
+    no check reads a stage that another process is rewriting. Note it in `trained` when computed here.
+    In a folder where no lock can be made (read-only) nobody can rewrite the stage: a finished one is
+    checked and reused unlocked, an unfinished one is refused in one line."""
     link(run, name, directory)
-    if stages.finished(directory) is not None:  # reused: no lock needed, so no write either
-        return compute()
-    with stage_lock(directory, log):
-        if stages.finished(directory) is None:
-            trained.append(str(directory))
+    with stage_lock(directory, log) as refused:
+        done = stages.reusable(directory, name, log, refused)
+        if done is not None:
+            return done
+        trained.append(str(directory))
         return compute()
 
 

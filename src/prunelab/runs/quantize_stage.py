@@ -18,7 +18,7 @@ from prunelab.errors import PrunelabError
 from prunelab.pruning.mask import Mask
 from prunelab.runs import checkpoint
 from prunelab.runs.epochs import finish, run_epochs
-from prunelab.runs.stages import epoch_generator, load_model, reusable
+from prunelab.runs.stages import epoch_generator, load_model
 from prunelab.training.distill import distillation_loss
 from prunelab.training.loop import evaluate, input_shape, train_epoch
 from prunelab.training.masking import MaskEnforcer
@@ -31,8 +31,6 @@ FILE_NAME = "model.plc"
 
 def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir: Path, device, log) -> dict:
     stage_dir = Path(stage_dir)
-    if (done := reusable(stage_dir, "quantized", log)) is not None:
-        return done
     q = config.quantize
     model = load_model(config, pruned_dir, device)
     mask = Mask.load(Path(pruned_dir) / "mask.pt")

@@ -1,8 +1,8 @@
 """The stages of a run: dense training, then pruning with retraining.
 
-Each stage lives in its own directory named by a hash of the settings it depends on. It
-returns early when its `result.json` exists, and resumes from `checkpoint.pt` (written after
-every epoch) when interrupted.
+Each stage lives in its own directory named by a hash of the settings it depends on, and resumes
+from `checkpoint.pt` (written after every epoch) when interrupted. Whether a finished one is reused
+instead is decided before, holding the stage's lock (pipeline.run_stage, `reusable`).
 """
 
 from pathlib import Path
@@ -26,13 +26,17 @@ def finished(stage_dir: Path):
     return record.check(stage_dir)[0]
 
 
-def reusable(stage_dir: Path, label: str, log):
+def reusable(stage_dir: Path, label: str, log, refused=None):
     """The finished result to reuse, or None after making the directory ready to compute the stage:
-    a stale or damaged stage is said so and cleared, an interrupted one loses its cut temporary files."""
+    a stale or damaged stage is said so and cleared, an interrupted one loses its cut temporary files.
+    Call it holding the stage's lock; `refused`: why the lock could not be taken (a read-only folder),
+    raised instead of touching a stage that is not finished."""
     result, problem = record.check(stage_dir)
     if result is not None:
         log(f"{label}: reusing {stage_dir}")
         return result
+    if refused is not None:
+        raise refused
     if problem:
         log(f"{label}: computing again, {problem}")
     record.start_over(stage_dir)
@@ -53,8 +57,6 @@ def epoch_generator(seed: int, stage: str, epoch: int) -> torch.Generator:
 
 def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
     stage_dir = Path(stage_dir)
-    if (done := reusable(stage_dir, "dense", log)) is not None:
-        return done
     torch.manual_seed(config.seed)
     model = models.build(config.model).to(device)
     hp = config.train
@@ -112,8 +114,6 @@ def plain_state_dict(model) -> dict:
 
 def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) -> dict:
     stage_dir = Path(stage_dir)
-    if (done := reusable(stage_dir, "pruned", log)) is not None:
-        return done
     p = config.prune
     if methods.get(p.method).trainer == "variational":
         from prunelab.runs.svd_stage import train_variational

@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from prunelab.foundations import wait_policy
 from prunelab.runs import pipeline
 from prunelab.sweeps.progress import Progress
 
@@ -97,8 +98,9 @@ def run_in_order(sweep, runs_dir, order, progress, outcome) -> None:
 def run_parallel(sweep, runs_dir, order, progress, outcome) -> None:
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-    with futures.ProcessPoolExecutor(outcome.jobs, mp_context=context, initializer=start_worker,
-                                     initargs=(outcome.threads, messages, os.getpid())) as pool:
+    with wait_policy.for_workers(outcome.threads, outcome.jobs), futures.ProcessPoolExecutor(
+            outcome.jobs, mp_context=context, initializer=start_worker,
+            initargs=(outcome.threads, messages, os.getpid())) as pool:
         pending = {pool.submit(work, i, sweep.configs[i], str(runs_dir), sweep.stop): i for i in order}
         try:
             while pending:
