@@ -118,6 +118,7 @@ def check_device(name: str) -> None:
 
 
 def check_combinations(config) -> None:
+    from prunelab import methods
     from prunelab.pruning.criteria import check_sparsity
     from prunelab.runs.config import layer_targets
 
@@ -129,5 +130,5 @@ def check_combinations(config) -> None:
             check_sparsity(value)
     if p.backend == "torch" and p.method not in ("magnitude", "global"):
         raise PrunelabError(f"the torch backend supports methods magnitude and global, not {p.method}")
-    if p.distill > 0 and p.method == "svd":
-        raise PrunelabError("prune.distill works with the magnitude methods, not svd")
+    if p.distill > 0 and methods.get(p.method).trainer == "variational":
+        raise PrunelabError(f"prune.distill works with the magnitude methods, not {p.method}")
