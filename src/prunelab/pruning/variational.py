@@ -50,6 +50,10 @@ class VariationalLayer(nn.Module):
         log_alpha = self.log_alpha()
         return -(negative_kl(log_alpha) * (self.connections.expand_as(log_alpha) > 0)).sum()
 
+    def unit_kl(self) -> torch.Tensor:
+        """The KL of a noise per unit (svd-units' layers); these layers have none."""
+        return self.log_sigma2.new_zeros(())
+
     def plain(self) -> dict:
         """The plain layer's parameters at evaluation: theta x mask, and the bias as it is."""
         return {"weight": self.weight * self.keep(), "bias": self.original.bias}
@@ -94,8 +98,9 @@ def make_variational(model: nn.Module) -> nn.Module:
     return replace_layers(model, weight_noise)
 
 
-def total_kl(model: nn.Module) -> torch.Tensor:
-    return sum(m.kl() for m in model.modules() if isinstance(m, VariationalLayer))
+def total_kl(model: nn.Module, unit_scale: float = 1.0) -> torch.Tensor:
+    """The weights' KL plus the units' (svd-units) weighed by `unit_scale` (1: the variational bound)."""
+    return sum(m.kl() + unit_scale * m.unit_kl() for m in model.modules() if isinstance(m, VariationalLayer))
 
 
 def masks_of(model: nn.Module) -> dict:

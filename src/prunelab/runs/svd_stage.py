@@ -3,7 +3,8 @@
 Starts from the dense model (as Molchanov et al. do for LeNet), trains with Adam on the data
 loss plus the KL term divided by the number of training images, the KL weight rising linearly
 over `kl_warmup` epochs to `kl_scale` (1 is their variational bound; a smaller weight trades
-sparsity for accuracy), then writes the plain model, its mask and result like the pruned stage.
+sparsity for accuracy; `unit_kl_scale` weighs svd-units' units' KL against the weights'), then
+writes the plain model, its mask and result like the pruned stage.
 The method says which variational model to train (``Method.variational``): Sparse VD's weight
 noise, or that and a noise per unit (svd-units); everything else here is shared.
 """
@@ -45,7 +46,7 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
             torch.manual_seed(noise_seed(config.seed, epoch))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "pruned", epoch), progress=f"{p.method} {epoch + 1}/{p.epochs}",
-                          extra_loss=lambda m: weight * variational.total_kl(m) / count)
+                          extra_loss=lambda m: weight * variational.total_kl(m, p.unit_kl_scale) / count)
         mask = Mask(variational.masks_of(model))
         row.update(evaluate(model, splits.test_images, splits.test_labels))
         return {**row, "stage": "pruned", "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
