@@ -108,7 +108,7 @@ def prune(model: torch.nn.Module, data, sparsity: float, *, method: str = "magni
     if methods.get(method).trainer == "variational":
         from prunelab.api.variational import prune_variational
 
-        return prune_variational(model, data, epochs, lr, batch_size, seed)
+        return prune_variational(model, data, epochs, lr, batch_size, seed, methods.get(method).variational)
     total_epochs = epochs * (1 if schedule != "iterative" or methods.get(method).one_round else rounds)
     per_epoch = steps_per_epoch(data, batch_size)
     pruner = Pruner(model, sparsity, method=method, schedule=schedule, steps=total_epochs * per_epoch,

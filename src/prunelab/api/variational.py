@@ -1,8 +1,9 @@
-"""Sparse Variational Dropout (Molchanov et al. 2017) from Python: the method with its own trainer.
+"""Sparse Variational Dropout (Molchanov et al. 2017) from Python: the method with its own trainer
+(and svd-units, its version with a noise per unit: `make` builds the variational model).
 
 As ``runs.svd_stage`` does: Adam on the data loss plus the KL term over the number of examples,
 its weight rising linearly over the first half of the epochs; weights whose log alpha exceeds 3 are
-pruned, and the user's model gets theta x mask in place.
+pruned, and the user's model gets the plain weights in place (theta x mask; svd-units folds mu in).
 """
 
 import torch
@@ -13,8 +14,9 @@ from prunelab.pruning.mask import Mask
 from prunelab.training.loop import train_batches
 
 
-def prune_variational(model: torch.nn.Module, data, epochs: int, lr: float, batch_size: int, seed: int) -> Mask:
-    noisy = variational.make_variational(model)
+def prune_variational(model: torch.nn.Module, data, epochs: int, lr: float, batch_size: int, seed: int,
+                      make=variational.make_variational) -> Mask:
+    noisy = make(model)
     optimizer = torch.optim.Adam(noisy.parameters(), lr=lr)
     pair = as_pair(data)
     count = len(pair[0]) if pair is not None else steps_per_epoch(data, batch_size) * batch_size

@@ -2,7 +2,7 @@
 its module and add a line here (docs/extending.md)."""
 
 from prunelab.errors import PrunelabError
-from prunelab.methods import course, global_magnitude, magnitude, random_baseline, std, svd
+from prunelab.methods import course, global_magnitude, magnitude, random_baseline, std, svd, svd_units
 from prunelab.methods.base import Method
 
 REGISTRY: dict[str, Method] = {
@@ -11,6 +11,7 @@ REGISTRY: dict[str, Method] = {
     "std": std.METHOD,
     "course": course.METHOD,
     "svd": svd.METHOD,
+    "svd-units": svd_units.METHOD,
     "random": random_baseline.METHOD,
 }
 

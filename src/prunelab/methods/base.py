@@ -8,6 +8,8 @@ and the method's settings (a ``PruneConfig``); it never touches a model.
 from dataclasses import dataclass
 from typing import Callable
 
+from torch import nn
+
 from prunelab.pruning.mask import Mask
 
 Criterion = Callable[[dict, Mask, float, object], Mask]
@@ -21,3 +23,7 @@ class Method:
     trainer: str = "masked"  # "masked": SGD with the mask held; "variational": its own trainer
     one_round: bool = False  # prunes once whatever the schedule (the course project's procedure)
     summary: str = ""
+    # trainer "variational": the noisy copy of the plain model it trains (pruning.variational*)
+    variational: Callable[[nn.Module], nn.Module] | None = None
+    # trainer "variational": noise drawn from a seed per epoch, so a resumed stage repeats it exactly
+    seeded_noise: bool = False

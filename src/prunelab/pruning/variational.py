@@ -19,6 +19,11 @@ LOG_ALPHA_THRESHOLD = 3.0
 K1, K2, K3 = 0.63576, 1.87320, 1.48695  # eq. 14
 
 
+def negative_kl(log_alpha: torch.Tensor) -> torch.Tensor:
+    """-KL(N(theta, alpha theta^2) || log-uniform) per entry, eq. 14; it depends on alpha only."""
+    return K1 * torch.sigmoid(K2 + K3 * log_alpha) - 0.5 * F.softplus(-log_alpha) - K1
+
+
 class VariationalLayer(nn.Module):
     """Shared parts of the linear and convolutional versions; `original` is kept for its shape."""
 
@@ -43,8 +48,15 @@ class VariationalLayer(nn.Module):
     def kl(self) -> torch.Tensor:
         """Sum over weights of KL(q || log-uniform prior), eq. 14."""
         log_alpha = self.log_alpha()
-        negative_kl = K1 * torch.sigmoid(K2 + K3 * log_alpha) - 0.5 * F.softplus(-log_alpha) - K1
-        return -(negative_kl * (self.connections.expand_as(log_alpha) > 0)).sum()
+        return -(negative_kl(log_alpha) * (self.connections.expand_as(log_alpha) > 0)).sum()
+
+    def unit_kl(self) -> torch.Tensor:
+        """The KL of a noise per unit (svd-units' layers); these layers have none."""
+        return self.log_sigma2.new_zeros(())
+
+    def plain(self) -> dict:
+        """The plain layer's parameters at evaluation: theta x mask, and the bias as it is."""
+        return {"weight": self.weight * self.keep(), "bias": self.original.bias}
 
     def forward(self, x):
         if not self.training:
@@ -65,20 +77,30 @@ class VariationalConv2d(VariationalLayer):
         return F.conv2d(x, weight, o.bias if bias == "default" else bias, o.stride, o.padding, o.dilation, o.groups)
 
 
-def make_variational(model: nn.Module) -> nn.Module:
-    """A copy of `model` with every Conv2d and Linear replaced by its variational version."""
+def replace_layers(model: nn.Module, make) -> nn.Module:
+    """A copy of `model` with every Conv2d and Linear replaced by ``make(module, last)``; `last` is
+    True for the last of them in module order, taken as the classifier."""
     model = copy.deepcopy(model)
-    for name, module in list(model.named_modules()):
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            parent_name, _, child = name.rpartition(".")
-            parent = model.get_submodule(parent_name) if parent_name else model
-            kind = VariationalConv2d if isinstance(module, nn.Conv2d) else VariationalLinear
-            setattr(parent, child, kind(module))
+    names = [name for name, module in model.named_modules() if isinstance(module, (nn.Conv2d, nn.Linear))]
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, make(model.get_submodule(name), name == names[-1]))
     return model
 
 
-def total_kl(model: nn.Module) -> torch.Tensor:
-    return sum(m.kl() for m in model.modules() if isinstance(m, VariationalLayer))
+def weight_noise(module: nn.Module, last: bool = False) -> VariationalLayer:
+    return VariationalConv2d(module) if isinstance(module, nn.Conv2d) else VariationalLinear(module)
+
+
+def make_variational(model: nn.Module) -> nn.Module:
+    """A copy of `model` with every Conv2d and Linear replaced by its variational version."""
+    return replace_layers(model, weight_noise)
+
+
+def total_kl(model: nn.Module, unit_scale: float = 1.0) -> torch.Tensor:
+    """The weights' KL plus the units' (svd-units) weighed by `unit_scale` (1: the variational bound)."""
+    return sum(m.kl() + unit_scale * m.unit_kl() for m in model.modules() if isinstance(m, VariationalLayer))
 
 
 def masks_of(model: nn.Module) -> dict:
@@ -88,7 +110,7 @@ def masks_of(model: nn.Module) -> dict:
 
 
 def plain_state_dict(model: nn.Module) -> dict:
-    """The plain model's state_dict: theta x mask as weights, biases and buffers as they are."""
+    """The plain model's state_dict: each layer's ``plain()`` weight and bias, buffers as they are."""
     layers = {name for name, m in model.named_modules() if isinstance(m, VariationalLayer)}
     state = {}
     for key, value in model.state_dict().items():
@@ -98,6 +120,13 @@ def plain_state_dict(model: nn.Module) -> dict:
         if layer.endswith(".original") and layer.removesuffix(".original") in layers:
             layer = layer.removesuffix(".original")
             module = model.get_submodule(layer)
-            value = (module.weight * module.keep()).detach() if leaf == "weight" else value
+            value = module.plain()[leaf].detach() if leaf in ("weight", "bias") else value
         state[f"{layer}.{leaf}" if layer else leaf] = value
     return state
+
+
+def live_units(model: nn.Module) -> dict:
+    """Layer name -> how many of its output units keep at least one weight (the rest compaction
+    removes, folding their constant into the next layer)."""
+    return {name: int(m.keep().flatten(1).any(1).sum()) for name, m in model.named_modules()
+            if isinstance(m, VariationalLayer)}

@@ -78,8 +78,8 @@ def test_error_pct(record, stage: str) -> float | None:
     return None
 
 
-METHODS = {"svd": "Sparse VD", "global": "magnitude, global", "magnitude": "magnitude, per layer",
-           "std": "magnitude, std threshold", "course": "course project"}
+METHODS = {"svd": "Sparse VD", "svd-units": "Sparse VD + units", "global": "magnitude, global",
+           "magnitude": "magnitude, per layer", "std": "magnitude, std threshold", "course": "course project"}
 
 
 def size_vs_error(records, folder) -> Figure | Skipped:

@@ -35,7 +35,7 @@ class TrainConfig:
 
 @dataclass
 class PruneConfig:
-    method: str = "magnitude"  # magnitude (per layer) | global | std (Han 2015) | course | svd
+    method: str = "magnitude"  # magnitude (per layer) | global | std (Han 2015) | course | svd | svd-units | random
     backend: str = "prunelab"  # prunelab | torch (torch.nn.utils.prune)
     schedule: str = "iterative"  # oneshot | iterative | gradual
     sparsity: float = 0.9
@@ -43,6 +43,7 @@ class PruneConfig:
     quality: float = 1.0  # std method: threshold = quality x std
     kl_warmup: int = 5  # svd: epochs over which the KL term's weight rises from 0 to kl_scale
     kl_scale: float = 1.0  # svd: the KL term's final weight (1: the variational bound; less keeps more weights)
+    unit_kl_scale: float = 1.0  # svd-units: the units' KL weight beside the weights' (1: the bound; more: fewer units)
     distill: float = 0.0  # weight of distillation from the dense model while retraining (0: off)
     temperature: float = 4.0  # distillation temperature
     layers: str = ""  # magnitude method: per-layer final sparsity, "conv1=0.6,fc1=0.97" (from `prunelab sensitivity`)

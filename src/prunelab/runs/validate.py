@@ -22,7 +22,7 @@ CHOICES = {
     "quantize.init": ("linear", "density", "random"),
 }
 POSITIVE = ("train.lr", "prune.lr", "quantize.lr", "quantize.retrain_lr", "prune.temperature", "prune.kl_scale",
-            "prune.quality")
+            "prune.unit_kl_scale", "prune.quality")
 NOT_NEGATIVE = ("train.weight_decay", "prune.weight_decay", "prune.kl_warmup", "data.train_limit",
                 "data.test_limit", "quantize.epochs", "quantize.retrain_epochs", "train.epochs", "prune.epochs")
 MOMENTUM = ("train.momentum", "prune.momentum", "quantize.momentum")  # SGD diverges at 1 and beyond
@@ -118,6 +118,7 @@ def check_device(name: str) -> None:
 
 
 def check_combinations(config) -> None:
+    from prunelab import methods
     from prunelab.pruning.criteria import check_sparsity
     from prunelab.runs.config import layer_targets
 
@@ -129,5 +130,7 @@ def check_combinations(config) -> None:
             check_sparsity(value)
     if p.backend == "torch" and p.method not in ("magnitude", "global"):
         raise PrunelabError(f"the torch backend supports methods magnitude and global, not {p.method}")
-    if p.distill > 0 and p.method == "svd":
-        raise PrunelabError("prune.distill works with the magnitude methods, not svd")
+    if p.unit_kl_scale != 1.0 and p.method != "svd-units":
+        raise PrunelabError(f"prune.unit_kl_scale weighs the units' KL of method svd-units, not {p.method}")
+    if p.distill > 0 and methods.get(p.method).trainer == "variational":
+        raise PrunelabError(f"prune.distill works with the magnitude methods, not {p.method}")
