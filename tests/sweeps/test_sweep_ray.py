@@ -25,14 +25,6 @@ from prunelab.sweeps.spec import load_sweep
 from prunelab.training.metrics import read_rows
 
 
-@pytest.fixture(scope="session")
-def ray_here():
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[test]' brings it)")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def columns_without_hosts(text: str) -> list[list[str]]:
     rows = without_timing(text)
     keep = [i for i, name in enumerate(rows[0]) if not name.endswith("_host")]

@@ -117,17 +117,23 @@ def link(run: Path, name: str, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def stage_lock(directory: Path, log=print):
+def stage_lock(directory: Path, log=print, file_locks: bool = True):
     """Hold `<stage dir>.lock` while a stage runs: parallel sweep workers that need the same stage
-    (runs sharing a dense model) take turns, so one trains it and the others then reuse it."""
+    (runs sharing a dense model) take turns, so one trains it and the others then reuse it. Without
+    `file_locks` nothing is locked: for a caller that orders the stages itself (the Ray driver) on a
+    filesystem that refuses flock."""
     directory = Path(directory)
+    if not file_locks:
+        yield
+        return
     waiting = f"{directory.name.split('-')[0]}: waiting, another process is working on {directory}"
     with exclusive_lock(f"{directory}.lock", lambda: log(waiting)):
         yield
 
 
-def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> dict:
-    """Run the stages up to `stop` (reusing finished ones), write summary.json and return it."""
+def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all", file_locks: bool = True) -> dict:
+    """Run the stages up to `stop` (reusing finished ones), write summary.json and return it.
+    `file_locks=False` computes stages without their lock (see stage_lock)."""
     validate(config)  # every setting, before anything is written or trained
     runs_dir = Path(runs_dir or default_runs_dir())
     run = run_dir(config, runs_dir)
@@ -142,7 +148,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
     stop = furthest_finished(config, runs_dir, stop)
     trained = []  # the stage directories this call computed (not reused): what a sweep counts
-    stage = lambda name, directory, compute: run_stage(run, name, Path(directory), compute, trained, log)
+    stage = lambda name, directory, compute: run_stage(run, name, Path(directory), compute, trained, log, file_locks)
     dense = stage("dense", dense_dir, lambda: stages.train_dense(config, splits, dense_dir, device, log))
     seconds["dense"] = dense["seconds"]
     pruned = None
@@ -167,13 +173,13 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     return {**summary, "run_dir": str(run), "trained": trained}
 
 
-def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log) -> dict:
+def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log, file_locks: bool = True) -> dict:
     """Link the run to the stage and compute it under the stage's lock; note it in `trained` when
     it was not finished before (only the process holding the lock can know it computed it)."""
     link(run, name, directory)
     if stages.finished(directory) is not None:  # reused: no lock needed, so no write either
         return compute()
-    with stage_lock(directory, log):
+    with stage_lock(directory, log, file_locks):
         if stages.finished(directory) is None:
             trained.append(str(directory))
         return compute()
