@@ -52,11 +52,14 @@ def test_no_file_locks_needs_the_ray_executor(pair, tmp_path):
         cli("sweep", pair, "--runs-dir", tmp_path, "--no-file-locks")
 
 
-def test_the_ray_executor_without_file_locks_finishes_and_takes_none(no_flock, ray_here, mnist, pair, tmp_path, capsys):
+def test_the_ray_executor_without_file_locks_finishes_and_takes_none(no_flock, ray_here, mnist, pair, tmp_path,
+                                                                    capsys, monkeypatch):
     """The driver's flock fails (patched here); its tasks run in Ray's worker processes, where a
-    lock would leave a `<stage dir>.lock` file: none may be there afterwards."""
+    lock would leave a `<stage dir>.lock` file: none may be there afterwards. The runs directory
+    is given relative to the working folder, as a user types it."""
+    monkeypatch.chdir(tmp_path)
     runs = tmp_path / "runs"
-    assert cli("sweep", pair, "--runs-dir", runs, "--executor", "ray", "--no-file-locks") == 0
+    assert cli("sweep", pair, "--runs-dir", "runs", "--executor", "ray", "--no-file-locks") == 0
     assert "2 runs share 1 dense model (1 trained now, 0 reused from earlier)" in capsys.readouterr().out
     for config in load_sweep(pair).configs:
         assert all(finished(pipeline.stage_dir(config, runs, stage)) for stage in ("dense", "pruned"))

@@ -185,7 +185,7 @@ def schedule(ray, sweep, runs_dir: Path, token: str, outcome: RayOutcome, progre
     configs, order = sweep.configs, start_order(sweep.configs, runs_dir)
     owners, waits = stage_owners(configs, runs_dir, sweep.stop, order)
     task = ray.remote(num_cpus=outcome.threads, max_retries=RETRIES, retry_exceptions=False)(run_task)
-    sink = ray.remote(num_cpus=0)(Messages).remote()
+    sink = messages_here(ray)
     waiting, pending, ended = list(order), {}, set()
     try:
         while waiting or pending:
@@ -233,6 +233,15 @@ class Messages:
     def take(self) -> list:
         lines, self.lines = self.lines, []
         return lines
+
+
+def messages_here(ray):
+    """The Messages actor, on the driver's own node: placed on another node, it would die with that
+    node and take the sweep's display (and the sweep) with it."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return ray.remote(num_cpus=0)(Messages).options(scheduling_strategy=here).remote()
 
 
 def drain(ray, sink, progress: Progress) -> None:
