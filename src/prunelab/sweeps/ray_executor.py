@@ -142,7 +142,10 @@ def run_task(index: int, config, runs_dir: str, stop: str, token: str, threads: 
     torch.set_num_threads(threads)
     host = verify_token(runs_dir, token)
     log = lambda message: sink.put.remote(index, message)  # noqa: E731  (not awaited: see Messages)
-    log(f"started on {host} (pid {os.getpid()})")
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()[:8]  # hosts can share a name (containers, one machine)
+    log(f"started on {host} (node {node}, pid {os.getpid()})")
     todo = [pipeline.stage_dir(config, runs_dir, s) for s in STAGES_UP_TO[stop]]
     todo = [d for d in todo if finished(d) is None]
     trained = pipeline.execute(config, runs_dir, log=log, stop=stop, file_locks=file_locks)["trained"]
