@@ -7,6 +7,7 @@ dense model once).
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from prunelab.compress import unpack_model
 from prunelab.compression import CompressedModel
 from prunelab.data.fetch import OFFICIAL_SHA256
 from prunelab.data.folder import read_idx_folder
+from prunelab.data.npz import npz_path
 from prunelab.data.splits import STANDARD_COUNTS
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import exclusive_lock, make_dir, write_text_if_changed
@@ -28,6 +30,7 @@ from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
 from prunelab.runs import record, stages
 from prunelab.runs.config import RunConfig, non_default, settings_hash, stage_settings, to_toml
+from prunelab.runs.measured import name_by_split
 from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.validate import validate
 from prunelab.training.device import pick_device
@@ -75,7 +78,15 @@ def stage_dir(config: RunConfig, runs_dir: Path, stage: str) -> Path:
 
 def data_content(config: RunConfig) -> str:
     """"" when the run trains on the published dataset (from the cache, or the same bytes from a
-    folder); otherwise the checksum of the folder's data, so that stages follow the data itself."""
+    folder); otherwise the checksum of the folder's data, or of the user's .npz file, so that
+    stages follow the data itself (an edited file, or another file at the same path, trains anew)."""
+    if data.is_npz(config.data.dataset):
+        path = npz_path(config.data.dataset).resolve()
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise PrunelabError(f"dataset file {path} cannot be read: {exc.strerror or exc}") from None
+        return _file_sha256(str(path), (stat.st_size, stat.st_mtime_ns))
     if not config.data.data_dir:
         return ""
     folder = Path(config.data.data_dir).expanduser().resolve()
@@ -90,6 +101,15 @@ def data_content(config: RunConfig) -> str:
 @functools.lru_cache(maxsize=8)  # a sweep names its stages many times; the folder is read once
 def _folder_sha256(folder: str, signature: tuple) -> str:
     return read_idx_folder(folder, STANDARD_COUNTS).sha256()
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, signature: tuple) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def prepare_data(config: RunConfig, splits) -> TensorSplits:
@@ -165,6 +185,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all", file
     summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds, input_shape(splits.test_images))
     if quantized is not None:
         summary["compressed"] = compressed_section(quantized)
+    summary = name_by_split(summary)  # validation figures are not filed as test ones
     if config.data.validation:
         summary["final_test"] = final_test(config, run, stop, device, loaded)
         log("test set, once, after choosing on validation: " + ", ".join(
@@ -225,7 +246,8 @@ def summarize(config, dense_dir, pruned_dir, dense, pruned, seconds, shape=(1, 2
     model = stages.load_model(config, dense_dir, "cpu")
     summary = {
         "model": config.model, "dataset": config.data.dataset, "seed": config.seed,
-        "evaluated_on": "validation" if config.data.validation else "test",
+        "evaluated_on": config.data.evaluated_on,
+        "input_shape": list(shape),
         "parameters": models.count_parameters(model),
         "dense": section(dense, report.layer_table(model, Mask.ones_like(model), shape)),
         "seconds": seconds,

@@ -43,7 +43,8 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     seconds = run_epochs(stage_dir, range(start, p.epochs), step,
                          lambda done: {"epoch": done, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
                          lambda epoch, row: f"svd epoch {epoch + 1}/{p.epochs}: sparsity {row['sparsity']:.4f} "
-                                            f"test accuracy {row['test_accuracy']:.4f}", log, metrics, seconds)
+                                            f"{config.data.evaluated_on} accuracy {row['test_accuracy']:.4f}", log, metrics,
+                                            seconds)
     mask = Mask(variational.masks_of(model))
     plain = load_model(config, dense_dir, device)
     plain.load_state_dict(variational.plain_state_dict(model))
