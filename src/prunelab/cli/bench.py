@@ -37,7 +37,7 @@ def bench(args) -> int:
 
     batch_sizes = parse_batch_sizes(args.batch_sizes)
     model, name, _ = load_source(args.source, args.stage, args.model)
-    shape = source_input_shape(args.source, args.input_shape)
+    shape = source_input_shape(args.source, args.input_shape, model, name)
     # rounds as asked, or the library's default: 10 rounds, extended to fill 1 s at small batches
     timing = {"repeats": args.repeats, "min_seconds": 0.0} if args.repeats is not None else {}
     wanted = parse_engines(args.engines)

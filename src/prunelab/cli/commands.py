@@ -136,7 +136,9 @@ def evaluate(args):
         from prunelab.cli.deploy import c_engine
         from prunelab.export import shaped_inputs
 
-        engine, name, dataset = c_engine(args.source, args.stage, args.model)
+        # a .pt records no input shape: the data it is evaluated on gives it
+        given = ",".join(map(str, data.input_shape(args.dataset or "mnist"))) if args.source.endswith(".pt") else None
+        engine, name, dataset = c_engine(args.source, args.stage, args.model, given)
         dataset = args.dataset or dataset or "mnist"
         splits = data.load(dataset, data_dir=args.data_dir)
         scores = engine.scores(shaped_inputs(splits.test_images, engine.input_shape, f"the C engine of {args.source}", dataset))
@@ -188,7 +190,7 @@ def export(args):
     from prunelab.cli.sources import source_input_shape
 
     model, name, _ = load_source(args.source, args.stage, args.model)
-    path = exporter.export(model, args.format, args.output, source_input_shape(args.source, args.input_shape))
+    path = exporter.export(model, args.format, args.output, source_input_shape(args.source, args.input_shape, model, name))
     print(f"wrote {path} ({args.format}, {name}, pruning permanent)")
 
 
@@ -234,7 +236,7 @@ def compress(args):
         bits = (8 if args.conv_bits is None else args.conv_bits, 5 if args.fc_bits is None else args.fc_bits)
         shared = SharedWeights(model, mask, layer_bits(model, mask, *bits))
         index_bits = 5 if args.index_bits is None else args.index_bits
-        shape = source_input_shape(args.source, args.input_shape)
+        shape = source_input_shape(args.source, args.input_shape, model, name)
         metadata = {"dataset": dataset or "mnist", **({"input_shape": list(shape)} if shape != (1, 28, 28) else {})}
         compressed = pack_model(model, name, shared, index_bits, metadata, shape)
     compressed.write(args.output)
