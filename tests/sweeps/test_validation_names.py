@@ -5,6 +5,9 @@ that naming, which filed it under test_ with evaluated_on = "validation"."""
 import csv
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 from sweep_helpers import cli, fake_run
 
@@ -60,3 +63,28 @@ def test_the_report_says_which_split_measured_what(tmp_path):
     assert "| 92.00 (validation) |" in text and "Accuracies marked (validation)" in text
     assert "Final training / validation loss per sparsity" in text and "test loss" not in text
     assert "Correct validation images of 1,000 per sparsity" in text
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_committed_summaries_read_the_same_in_either_naming(tmp_path):
+    """results/ holds summaries of both kinds written before the split had its name; the records
+    table (experiments/records/summarize.py) is the same from them and from their renamed copies."""
+    folders = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "results").glob("records-*") if p.is_dir())
+    summaries = sorted((ROOT / "results").glob("**/summary.json"))
+    assert any(json.loads(p.read_text())["evaluated_on"] == "validation" for p in summaries)
+    for path in (ROOT / "results").glob("records-*/**/*.json"):  # a renamed copy of the records folders
+        copy = tmp_path / path.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        value = json.loads(path.read_text())
+        copy.write_text(json.dumps(name_by_split(value) if path.name == "summary.json" else value))
+    for path in summaries:
+        summary = json.loads(path.read_text())
+        split = summary["evaluated_on"]
+        assert figure(summary, "pruned") == summary["pruned"]["test_accuracy"]  # what the old name held
+        assert f"{split}_accuracy" in name_by_split(summary)["dense"]
+    script = [sys.executable, str(ROOT / "experiments" / "records" / "summarize.py")]
+    old = subprocess.run([*script, *folders], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    new = subprocess.run([*script, *folders], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    assert old == new and "| lenet5-caffe |" in old
