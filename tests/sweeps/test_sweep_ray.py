@@ -140,18 +140,18 @@ def test_a_killed_driver_loses_nothing_finished_and_the_rerun_gives_the_local_ta
     the same command run again trains only what was not finished, giving the local executor's tables."""
     command = ["sweep", SMOKE, "--runs-dir", tmp_path, "--executor", "ray", "--threads", 1, *FEWER_IMAGES]
     address = ray_here.get_runtime_context().gcs_address
-    driver = subprocess.Popen([sys.executable, "-m", "prunelab", *map(str, command), "--address", address],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines = []
-    threading.Thread(target=lambda: lines.extend(driver.stderr), daemon=True).start()
+    log = tmp_path / "driver.log"
+    with open(log, "w") as sink:
+        driver = subprocess.Popen([sys.executable, "-m", "prunelab", *map(str, command), "--address", address],
+                                  stdout=subprocess.DEVNULL, stderr=sink)
     plan = load_sweep(SMOKE, dict(item.split("=", 1) for item in FEWER_IMAGES[1::2]))
     stages = list(dict.fromkeys(pipeline.stage_dir(c, tmp_path, s) for c in plan.configs for s in ("dense", "pruned")))
     begun = lambda: [d for d in stages[1:] if (d / "checkpoint.pt").exists() or (d / "result.json").exists()]
-    assert wait_for(lambda: (stages[0] / "result.json").exists() and begun()), "the pruned stages never began"
+    assert wait_for(lambda: (stages[0] / "result.json").exists() and begun()), log.read_text()[-2000:]
+    assert wait_for(sweep_tasks_running, 10), "no task seen running"  # what the wait below looks for is there
     driver.kill()
     driver.wait()
-    workers = {int(line.rsplit("pid ", 1)[1].split(")")[0]) for line in lines if "started on" in line}
-    assert workers and wait_for(lambda: not any(alive(pid) for pid in workers), 60), "a task outlived its driver"
+    assert wait_for(lambda: not sweep_tasks_running(), 60), "a task outlived its driver"
     done = {d: (d / "result.json").read_bytes() for d in stages if (d / "result.json").exists()}
     epochs = {d: read_rows(d / "metrics.jsonl") for d in done}
     assert stages[0] in done and len(done) < len(stages)  # killed mid-sweep
@@ -172,9 +172,25 @@ def test_a_killed_driver_loses_nothing_finished_and_the_rerun_gives_the_local_ta
     assert without_timing((tables / "epochs.csv").read_text()) == without_timing(smoke["epochs"])
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def sweep_tasks_running() -> list[int]:
+    """Processes of this suite's Ray instance running a sweep task, whichever driver gave it: Ray's
+    workers are children of its raylet (a child of this process) and take their task's name as
+    their title, `ray::run_task` (Linux /proc)."""
+    def children(pid: str) -> list[str]:
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1] == pid:
+                    found.append(entry)
+            except (OSError, IndexError):
+                pass  # ended meanwhile
+        return found
+
+    def title(pid: str) -> bytes:
+        try:
+            return open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            return b""
+
+    raylets = [pid for pid in children(str(os.getpid())) if b"raylet" in title(pid)]
+    return [int(pid) for raylet in raylets for pid in children(raylet) if title(pid).startswith(b"ray::run_task")]
