@@ -27,6 +27,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import socket
 import sys
 import tempfile
@@ -143,16 +144,19 @@ def main() -> int:
     plan = load_sweep(SWEEP, {"data.train_limit": str(args.train_limit), "data.test_limit": str(args.test_limit)})
     plan = dataclasses.replace(plan, configs=plan.configs[:args.runs])
     load_before = os.getloadavg()[0]
-    began = time.perf_counter()
-    local = run_sweep(plan, scratch / "local", 1, log=lambda message: None, threads=1)
-    local_seconds = time.perf_counter() - began
-    on_ray = sweep_on_ray_losing_a_node(plan, scratch / "ray-runs")
-    tables = {}
-    for side in ("local", "ray-runs"):
-        written = collect(sweep_run_dirs(plan, scratch / side), plan.stop, scratch / side / "tables")
-        tables[side] = {t: comparable(written[t].read_text()) for t in ("runs", "epochs")}
-    stages = {pipeline.stage_dir(c, scratch / "ray-runs", s) for c in plan.configs for s in ("dense", "pruned")}
-    once = all(len(e := [r["epoch"] for r in read_rows(d / "metrics.jsonl")]) == len(set(e)) for d in stages)
+    try:
+        began = time.perf_counter()
+        local = run_sweep(plan, scratch / "local", 1, log=lambda message: None, threads=1)
+        local_seconds = time.perf_counter() - began
+        on_ray = sweep_on_ray_losing_a_node(plan, scratch / "ray-runs")
+        tables = {}
+        for side in ("local", "ray-runs"):
+            written = collect(sweep_run_dirs(plan, scratch / side), plan.stop, scratch / side / "tables")
+            tables[side] = {t: comparable(written[t].read_text()) for t in ("runs", "epochs")}
+        stages = {pipeline.stage_dir(c, scratch / "ray-runs", s) for c in plan.configs for s in ("dense", "pruned")}
+        once = all(len(e := [r["epoch"] for r in read_rows(d / "metrics.jsonl")]) == len(set(e)) for d in stages)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     outcome = on_ray.pop("outcome")
     checks = {
         "no_run_failed": not outcome.failed and not local.failed,
