@@ -47,13 +47,37 @@ def onnx_predict(path, images_float) -> "numpy.ndarray":
     return session.run(["scores"], {"pixels": images_float})[0]
 
 
-def onnx_accuracy(path, images_uint8, labels) -> dict:
-    """Test accuracy of an ONNX export under onnxruntime (images (N, 28, 28) uint8)."""
-    import numpy as np
+def onnx_accuracy(path, images, labels, dataset: str = "the dataset") -> dict:
+    """Test accuracy of an ONNX export under onnxruntime on a dataset's images (uint8 or float32,
+    (N, H, W), (N, C, H, W) or (N, F)), fed as training feeds them, in the shape the file's input
+    "pixels" declares."""
+    import onnxruntime
 
     try:
-        scores = onnx_predict(path, images_uint8[:, None].astype(np.float32) / np.float32(255.0))
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        declared = tuple(session.get_inputs()[0].shape[1:])
     except Exception as exc:  # onnxruntime raises its own types for a bad file
         raise PrunelabError(f"{path} is not a usable ONNX model: {str(exc).splitlines()[0]}") from None
+    x = shaped_inputs(images, declared, f"{path}", dataset)
+    try:
+        scores = session.run(None, {session.get_inputs()[0].name: x})[0]
+    except Exception as exc:
+        raise PrunelabError(f"{path} failed under onnxruntime: {str(exc).splitlines()[0]}") from None
     correct = int((scores.argmax(1) == labels).sum())
     return {"test_accuracy": correct / len(labels), "test_correct": correct, "test_errors": len(labels) - correct}
+
+
+def shaped_inputs(images, shape: tuple, origin: str, dataset: str) -> "numpy.ndarray":
+    """A dataset's images as float32 model inputs (uint8 pixels / 255, as training feeds them) of one
+    example's ``shape`` (a flat (F,) input takes the same values flattened); one line when they differ."""
+    import numpy as np
+
+    from prunelab.training.loop import as_input
+
+    x = as_input(torch.from_numpy(np.ascontiguousarray(images))).numpy()
+    if not all(isinstance(d, int) for d in shape) or x.shape[1:] == tuple(shape):
+        return x  # a dimension without a fixed size is onnxruntime's to check
+    if int(np.prod(x.shape[1:])) == int(np.prod(shape)):
+        return x.reshape(len(x), *shape)
+    raise PrunelabError(f"{origin} takes inputs of shape {tuple(shape)}; the examples of {dataset} are "
+                        f"{tuple(x.shape[1:])}: give --dataset with the data the model was trained on")

@@ -134,8 +134,18 @@ def test_settings_chosen_on_validation_then_the_file_is_tested_once_on_the_test_
     from prunelab.training.loop import evaluate
 
     config = tiny_config(**{"data.validation": True, "quantize.epochs": 1})
-    summary = pipeline.execute(config, tmp_path, log=lambda m: None)
+    lines = []
+    summary = pipeline.execute(config, tmp_path, log=lines.append)
     assert summary["evaluated_on"] == "validation"
+    # every figure measured on the validation split is named for it, on disk, in the file, in the log
+    on_disk = json.loads((Path(summary["run_dir"]) / "summary.json").read_text())
+    for section in (on_disk["dense"], on_disk["pruned"], on_disk["compressed"], on_disk["compressed"]["before_finetuning"]):
+        assert "validation_accuracy" in section and not [k for k in section if k.startswith("test_")]
+    assert on_disk["dense"]["validation_errors"] == round(300 * (1 - on_disk["dense"]["validation_accuracy"]))
+    metadata = CompressedModel.read(Path(summary["run_dir"]) / "quantized" / "model.plc").metadata
+    assert "validation_accuracy" in metadata and "test_accuracy" not in metadata
+    assert any("validation accuracy" in line for line in lines)
+    assert not [line for line in lines if "test accuracy" in line] and lines[-1].startswith("test set, once")
     final = summary["final_test"]
     assert list(final) == ["dense", "pruned", "quantized"]
     decoded = unpack_model(CompressedModel.read(Path(summary["run_dir"]) / "quantized" / "model.plc"))

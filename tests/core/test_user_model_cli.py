@@ -1,6 +1,7 @@
 """A model the user defines (`--model module:factory`) on the user's own `.npz` goes through
 `prunelab run` to the compressed file, and through `export --format c` and `evaluate`."""
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -82,3 +83,85 @@ def test_a_bad_npz_is_one_line(user_project, capsys):
     np.savez(user_project / "bad.npz", x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.zeros(4, np.int64))
     assert main(["train", "--model", "user_nets:small_cnn", "--dataset", "npz:bad.npz", "--runs-dir", "runs"]) == 2
     assert "bad.npz lacks x_test, y_test" in capsys.readouterr().err
+
+
+SWEEP = '''
+stop = "all"
+[base]
+model = "user_nets:small_cnn"
+data.dataset = "npz:images.npz"
+train.epochs = 1
+train.batch_size = 32
+prune.epochs = 1
+prune.schedule = "oneshot"
+quantize.epochs = 1
+[grid]
+"prune.sparsity" = [0.5, 0.8]
+"prune.backend" = ["prunelab", "torch"]
+'''
+
+
+def test_a_user_model_goes_through_sweep_and_report_like_a_built_in_one(user_project, capsys):
+    """Four runs (two sparsities, both backends) sharing one dense model, then the report: every
+    figure that has data is drawn, the memory table counts the user's model at its 3x12x12 input."""
+    (user_project / "sweep.toml").write_text(SWEEP)
+    assert main(["sweep", "sweep.toml", "--runs-dir", "runs", "--jobs", "1", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 of 4 runs finished" in out and "4 runs share 1 dense model (1 trained now" in out
+    rows = list(csv.DictReader(open(user_project / "runs" / "sweeps" / "sweep" / "runs.csv")))
+    assert len(rows) == 4 and all(row["status"] == "finished" and row["model"] == "user_nets:small_cnn" for row in rows)
+    assert {float(row["pruned_density_0"]) for row in rows} == {81 / 162, 32 / 162}  # the conv's 162 weights
+    assert main(["report", "runs/sweeps/sweep", "--output", "report"]) == 0
+    report = json.loads((user_project / "report" / "report.json").read_text())
+    assert {"fig4-loss-per-sparsity.png", "backends-side-by-side.png", "size-vs-error.png", "masks.png",
+            "weight-histograms.png"} <= set(report["figures"])
+    text = (user_project / "report" / "report.md").read_text()
+    assert "user_nets:small_cnn on npz:images.npz" in text
+    assert "Memory while training user_nets:small_cnn (bytes" in text and "| torch |" in text
+
+
+def test_bench_and_evaluate_of_an_onnx_take_the_models_input_shape(user_project, mnist, capsys):
+    args = ["prune", "--model", "user_nets:small_cnn", "--dataset", "npz:images.npz", "--epochs", "1",
+            "--retrain-epochs", "1", "--set", "train.batch_size=32", "--runs-dir", "runs"]
+    assert main(args) == 0
+    run = Path(capsys.readouterr().out.split("run: ")[1].splitlines()[0])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["input_shape"] == [3, 12, 12]
+    assert main(["bench", str(run), "--batch-sizes", "1,8", "--repeats", "3", "--conv", "sparse",
+                 "--engines", "onnxruntime,onnxruntime-compact", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["settings"]["input_shape"] == [3, 12, 12]
+    assert result["macs_dense"] == 6 * 3 * 3 * 3 * 10 * 10 + 150 * 16 + 16 * 4  # conv at 10x10 outputs, two Linears
+    assert all(cell["same_predictions"] for row in result["batches"] for cell in row["engines"].values())
+    assert main(["export", str(run), "--format", "onnx", "--output", "m.onnx"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "m.onnx", "--dataset", "npz:images.npz", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{"):])["test_accuracy"] == summary["pruned"]["test_accuracy"]
+    assert main(["evaluate", str(run), "--engine", "c", "--json"]) == 0  # the C engine, at the run's input shape
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{"):])["test_accuracy"] == summary["pruned"]["test_accuracy"]
+    assert main(["evaluate", "m.onnx", "--json"]) == 2  # MNIST's 1x28x28 images do not fit
+    err = capsys.readouterr().err
+    assert "m.onnx takes inputs of shape (3, 12, 12); the examples of mnist are (1, 28, 28)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_users_npz_names_its_stages_by_content_not_path(user_project):
+    from prunelab.runs.config import RunConfig
+    from prunelab.runs.pipeline import stage_dir
+
+    def dense(dataset):
+        config = RunConfig(model="user_nets:small_cnn")
+        config.data.dataset = dataset
+        return stage_dir(config, user_project / "runs", "dense")
+
+    (user_project / "copy").mkdir()
+    (user_project / "copy" / "images.npz").write_bytes((user_project / "images.npz").read_bytes())
+    first = dense("npz:images.npz")
+    assert dense("npz:copy/images.npz") == first  # the same bytes elsewhere: the same stage
+    with np.load(user_project / "images.npz") as archive:
+        arrays = dict(archive)
+    arrays["y_train"] = (arrays["y_train"] + 1) % 4
+    np.savez(user_project / "copy" / "images.npz", **arrays)
+    assert dense("npz:copy/images.npz") != first  # other labels at that path: another stage

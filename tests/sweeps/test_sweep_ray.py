@@ -1,5 +1,6 @@
 """The Ray executor: the smoke sweep gives the local executor's tables, a killed worker's run is
-retried and resumes, and bad input (no Ray, no cluster, a runs directory not shared) is one line.
+retried and resumes, a killed driver's sweep resumes when rerun and still gives those tables, and
+bad input (no Ray, no cluster, a runs directory not shared) is one line.
 
 The tests that need Ray share one local instance (2 CPUs) and skip, saying why, without it."""
 
@@ -9,6 +10,7 @@ import io
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -23,14 +25,6 @@ from prunelab.sweeps.hosts import read_host
 from prunelab.sweeps.runner import start_order
 from prunelab.sweeps.spec import load_sweep
 from prunelab.training.metrics import read_rows
-
-
-@pytest.fixture(scope="session")
-def ray_here():
-    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[test]' brings it)")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 def columns_without_hosts(text: str) -> list[list[str]]:
@@ -138,3 +132,65 @@ def test_bad_executor_settings_are_one_line_errors(args, message, tmp_path):
     pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[test]' brings it)")
     with pytest.raises(PrunelabError, match=message):
         cli("sweep", SMOKE, "--runs-dir", tmp_path, *args)
+
+
+def test_a_killed_driver_loses_nothing_finished_and_the_rerun_gives_the_local_tables(smoke, ray_here, tmp_path, capsys):
+    """The smoke sweep driven by a second process on the suite's Ray instance, SIGKILLed once the
+    dense model is finished and the pruned stages have begun: Ray ends the job's tasks with it, and
+    the same command run again trains only what was not finished, giving the local executor's tables."""
+    command = ["sweep", SMOKE, "--runs-dir", tmp_path, "--executor", "ray", "--threads", 1, *FEWER_IMAGES]
+    address = ray_here.get_runtime_context().gcs_address
+    log = tmp_path / "driver.log"
+    with open(log, "w") as sink:
+        driver = subprocess.Popen([sys.executable, "-m", "prunelab", *map(str, command), "--address", address],
+                                  stdout=subprocess.DEVNULL, stderr=sink)
+    plan = load_sweep(SMOKE, dict(item.split("=", 1) for item in FEWER_IMAGES[1::2]))
+    stages = list(dict.fromkeys(pipeline.stage_dir(c, tmp_path, s) for c in plan.configs for s in ("dense", "pruned")))
+    begun = lambda: [d for d in stages[1:] if (d / "checkpoint.pt").exists() or (d / "result.json").exists()]
+    assert wait_for(lambda: (stages[0] / "result.json").exists() and begun()), log.read_text()[-2000:]
+    assert wait_for(sweep_tasks_running, 10), "no task seen running"  # what the wait below looks for is there
+    driver.kill()
+    driver.wait()
+    assert wait_for(lambda: not sweep_tasks_running(), 60), "a task outlived its driver"
+    done = {d: (d / "result.json").read_bytes() for d in stages if (d / "result.json").exists()}
+    epochs = {d: read_rows(d / "metrics.jsonl") for d in done}
+    assert stages[0] in done and len(done) < len(stages)  # killed mid-sweep
+    cut = [d for d in stages if (d / "checkpoint.pt").exists()]  # here: one pruned stage after its first epoch
+    capsys.readouterr()
+    assert cli(*command) == 0  # the same command again (in this process: the suite's Ray is already here)
+    out, err = capsys.readouterr()
+    assert err.count("pruned: resuming after") == len(cut)
+    assert "6 runs share 1 dense model (0 trained now, 1 reused from earlier)" in out
+    assert f"6 runs use 6 pruned models ({len(stages) - len(done)} trained now, {len(done) - 1} reused" in out
+    for directory, result in done.items():  # nothing finished was trained again
+        assert (directory / "result.json").read_bytes() == result
+        assert read_rows(directory / "metrics.jsonl") == epochs[directory]
+    for directory in stages:  # and what was cut short resumed without repeating an epoch
+        assert [row["epoch"] for row in read_rows(directory / "metrics.jsonl")] == [1, 2]
+    tables = tmp_path / "sweeps" / smoke["out"].name
+    assert columns_without_hosts((tables / "runs.csv").read_text()) == without_timing(smoke["csv"])
+    assert without_timing((tables / "epochs.csv").read_text()) == without_timing(smoke["epochs"])
+
+
+def sweep_tasks_running() -> list[int]:
+    """Processes of this suite's Ray instance running a sweep task, whichever driver gave it: Ray's
+    workers are children of its raylet (a child of this process) and take their task's name as
+    their title, `ray::run_task` (Linux /proc)."""
+    def children(pid: str) -> list[str]:
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1] == pid:
+                    found.append(entry)
+            except (OSError, IndexError):
+                pass  # ended meanwhile
+        return found
+
+    def title(pid: str) -> bytes:
+        try:
+            return open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            return b""
+
+    raylets = [pid for pid in children(str(os.getpid())) if b"raylet" in title(pid)]
+    return [int(pid) for raylet in raylets for pid in children(raylet) if title(pid).startswith(b"ray::run_task")]

@@ -13,6 +13,8 @@ def register_bench(parser):
     parser.add_argument("source", help="a run directory, a .pt state_dict or a compressed model file")
     parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
     parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--input-shape", help="C,H,W (or F) of one input, for a .pt of your own model "
+                                              "(default: what the file or run records, else 1,28,28)")
     parser.add_argument("--batch-sizes", default="1,64,1000", help="comma-separated (default 1,64,1000)")
     parser.add_argument("--repeats", type=int,
                         help="interleaved dense/sparse rounds per batch size (default: 10, and more until "
@@ -29,11 +31,12 @@ def register_bench(parser):
 
 
 def bench(args) -> int:
-    from prunelab.cli.sources import load_source
+    from prunelab.cli.sources import load_source, source_input_shape
     from prunelab.inference import benchmark
 
     batch_sizes = parse_batch_sizes(args.batch_sizes)
     model, name, _ = load_source(args.source, args.stage, args.model)
+    shape = source_input_shape(args.source, args.input_shape, model, name)
     # rounds as asked, or the library's default: 10 rounds, extended to fill 1 s at small batches
     timing = {"repeats": args.repeats, "min_seconds": 0.0} if args.repeats is not None else {}
     wanted = parse_engines(args.engines)
@@ -41,10 +44,10 @@ def bench(args) -> int:
     if wanted:
         from prunelab.deploy.engines import available
 
-        extra, missing = available(model, args.threads)
+        extra, missing = available(model, args.threads, shape)
         missing = {n: why for n, why in missing.items() if any(e.startswith(n) for e in wanted)}
         extra = {n: prepare for n, prepare in extra.items() if n in wanted}
-    result = benchmark(model, batch_sizes, conv=args.conv, threads=args.threads, extra=extra, **timing)
+    result = benchmark(model, batch_sizes, conv=args.conv, threads=args.threads, input_shape=shape, extra=extra, **timing)
     result.update(model=name, stage=args.stage, source=str(args.source), engines_missing=missing)
     print(json.dumps(result, indent=2) if args.json else format_result(result))
     return 0

@@ -63,12 +63,12 @@ def pipeline(args, stop: str):
     if "pruned" in summary:
         print(format_table(summary["pruned"]["layers"]))
     if "compressed" in summary:
-        c = summary["compressed"]
+        c, where = summary["compressed"], summary["evaluated_on"]
         print(format_storage(c["table"]))
         print(f"compressed file: {Path(summary['run_dir']) / c['file']}")
         print(f"compressed file {c['file_bytes']:,} bytes vs dense fp32 {c['dense_bytes']:,} bytes: "
-              f"{c['ratio']:.1f}x smaller; accuracy from the decoded file {100 * c['test_accuracy']:.2f}% "
-              f"({c['test_errors']} errors)")
+              f"{c['ratio']:.1f}x smaller; accuracy from the decoded file {100 * c[f'{where}_accuracy']:.2f}% "
+              f"({c[f'{where}_errors']} errors{'' if where == 'test' else ', on the validation split'})")
         if "compaction" in c:
             print(format_compaction(c["compaction"]))
 
@@ -99,7 +99,7 @@ def print_accuracy(summary):
     for stage in ("dense", "pruned"):
         if stage in summary:
             s = summary[stage]
-            print(f"{stage:<7} {where} accuracy {100 * s['test_accuracy']:.2f}% ({s['test_errors']} errors)  "
+            print(f"{stage:<7} {where} accuracy {100 * s[f'{where}_accuracy']:.2f}% ({s[f'{where}_errors']} errors)  "
                   f"weights {s['weights_nonzero']:,}/{s['weights_total']:,}  MACs {s['macs']:,}")
 
 
@@ -131,17 +131,17 @@ def evaluate(args):
             raise PrunelabError(f"{args.source} does not exist")
         name, dataset = "onnx", args.dataset or "mnist"
         splits = data.load(dataset, data_dir=args.data_dir)
-        result = onnx_accuracy(args.source, splits.test_images, splits.test_labels)
+        result = onnx_accuracy(args.source, splits.test_images, splits.test_labels, dataset)
     elif args.engine == "c":
-        import numpy as np
-
         from prunelab.cli.deploy import c_engine
+        from prunelab.export import shaped_inputs
 
-        engine, name, dataset = c_engine(args.source, args.stage, args.model)
+        # a .pt records no input shape: the data it is evaluated on gives it
+        given = ",".join(map(str, data.input_shape(args.dataset or "mnist"))) if args.source.endswith(".pt") else None
+        engine, name, dataset = c_engine(args.source, args.stage, args.model, given)
         dataset = args.dataset or dataset or "mnist"
         splits = data.load(dataset, data_dir=args.data_dir)
-        images = splits.test_images.reshape(len(splits.test_images), -1).astype(np.float32) / np.float32(255)
-        scores = engine.scores(images)
+        scores = engine.scores(shaped_inputs(splits.test_images, engine.input_shape, f"the C engine of {args.source}", dataset))
         correct = int((scores.argmax(1) == splits.test_labels).sum())
         result = {"test_accuracy": correct / len(splits.test_labels), "test_correct": correct,
                   "test_errors": len(splits.test_labels) - correct, "engine": "c"}
@@ -190,7 +190,7 @@ def export(args):
     from prunelab.cli.sources import load_source, source_input_shape
 
     model, name, _ = load_source(args.source, args.stage, args.model)
-    path = exporter.export(model, args.format, args.output, source_input_shape(args.source, args.input_shape))
+    path = exporter.export(model, args.format, args.output, source_input_shape(args.source, args.input_shape, model, name))
     print(f"wrote {path} ({args.format}, {name}, pruning permanent)")
 
 
@@ -236,7 +236,7 @@ def compress(args):
         bits = (8 if args.conv_bits is None else args.conv_bits, 5 if args.fc_bits is None else args.fc_bits)
         shared = SharedWeights(model, mask, layer_bits(model, mask, *bits))
         index_bits = 5 if args.index_bits is None else args.index_bits
-        shape = source_input_shape(args.source, args.input_shape)
+        shape = source_input_shape(args.source, args.input_shape, model, name)
         metadata = {"dataset": dataset or "mnist", **({"input_shape": list(shape)} if shape != (1, 28, 28) else {})}
         compressed = pack_model(model, name, shared, index_bits, metadata, shape)
     compressed.write(args.output)

@@ -16,7 +16,7 @@ def compact_source(source: str, stage: str = "pruned", model_name: str | None = 
     from prunelab.deploy.graph import trace
 
     model, name, dataset = load_source(source, stage, model_name)
-    graph = trace(model, source_input_shape(source, input_shape))
+    graph = trace(model, source_input_shape(source, input_shape, model, name))
     return compact(graph), graph, name, dataset
 
 
@@ -58,10 +58,10 @@ def export_compact_onnx(args) -> None:
     print(f"wrote {args.output} (onnx, {model}, compact)")
 
 
-def c_engine(source: str, stage: str, model_name: str | None):
+def c_engine(source: str, stage: str, model_name: str | None, input_shape: str | None = None):
     """(engine, name, dataset): SOURCE's compact model built as the C engine, with the weight
     storage `export` writes by default."""
     from prunelab.deploy.engine import Engine
 
-    compaction, _, name, dataset = compact_source(source, stage, model_name)
+    compaction, _, name, dataset = compact_source(source, stage, model_name, input_shape)
     return Engine(compaction.graph, weights=DEFAULT_EXPORT_WEIGHTS, batch=64), name, dataset

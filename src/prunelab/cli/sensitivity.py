@@ -35,9 +35,11 @@ def sensitivity(args):
     except ValueError:
         raise PrunelabError(f"--levels needs numbers separated by commas, got '{args.levels}'") from None
     model, name, dataset = load_source(args.source, "dense", args.model)
-    held_out = data.load(dataset or "mnist").with_validation()  # the last 10,000 training images
-    seen = trained_on_held_out(args.source)
-    split = "last 10,000 training images" + (", which this run trained on: optimistic" if seen else "")
+    loaded = data.load(dataset or "mnist")
+    held_out = loaded.with_validation()  # the last sixth of the training images (MNIST's last 10,000)
+    seen = trained_on_held_out(args.source, len(held_out.train_labels))
+    split = (f"last {len(held_out.test_labels):,} training images"
+             + (", which this run trained on: optimistic" if seen else ""))
     if seen:
         log(f"warning: {args.source} trained on all training images, so the scan scores it on images it has "
             f"seen; train with --set data.validation=true for a held-out scan")
@@ -59,13 +61,14 @@ def sensitivity(args):
     print(f"use: --method magnitude --set prune.layers={setting}")  # per-layer targets are the magnitude method's
 
 
-def trained_on_held_out(source: str) -> bool:
-    """Whether SOURCE is a run that trained on the images the scan holds out (no validation split)."""
+def trained_on_held_out(source: str, kept: int) -> bool:
+    """Whether SOURCE is a run that trained on the images the scan holds out (no validation split):
+    on more than the first `kept` training images."""
     config_file = Path(source) / "config.toml"
     if not config_file.exists():
         return False
     d = load_toml(config_file).data
-    return not d.validation and (d.train_limit == 0 or d.train_limit > 50000)
+    return not d.validation and (d.train_limit == 0 or d.train_limit > kept)
 
 
 def log(message: str) -> None:

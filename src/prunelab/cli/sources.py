@@ -64,9 +64,10 @@ def state_dict_mismatch(expected: dict, given: dict) -> str:
     return "; ".join(parts)
 
 
-def source_input_shape(source: str, given: str | None = None) -> tuple[int, ...]:
+def source_input_shape(source: str, given: str | None = None, model=None, name: str | None = None) -> tuple[int, ...]:
     """One example's shape for SOURCE: ``given`` ("3,32,32"), what a compressed file records, a run's
-    dataset's, else (1, 28, 28)."""
+    dataset's; for a .pt of a user's model (``name`` MODULE:FACTORY) the features of its first
+    Linear when it starts with one; else the built-in models' (1, 28, 28)."""
     from prunelab.compress import DEFAULT_INPUT_SHAPE, file_input_shape
     from prunelab.data import input_shape
 
@@ -83,4 +84,12 @@ def source_input_shape(source: str, given: str | None = None) -> tuple[int, ...]
         return file_input_shape(CompressedModel.read(path))
     if path.is_dir() and (path / "config.toml").exists():
         return input_shape(load_toml(path / "config.toml").data.dataset)
+    if model is not None and name and ":" in name:
+        from prunelab.api.data import input_shape_of
+
+        try:
+            return input_shape_of(model)
+        except PrunelabError:
+            raise PrunelabError(f"{source} holds {name}, which starts with a convolution: give --input-shape C,H,W "
+                                f"(nothing in a .pt says what it takes)") from None
     return DEFAULT_INPUT_SHAPE

@@ -19,6 +19,9 @@ def register_sweep(parser):
                              "(needs pip install 'prunelab[ray]'; see docs/cluster.md)")
     parser.add_argument("--address", help="with --executor ray: 'auto' or the head's HOST:PORT "
                                           "(default: a Ray instance on this machine only)")
+    parser.add_argument("--no-file-locks", dest="file_locks", action="store_false",
+                        help="with --executor ray: take no file locks (for a shared filesystem that refuses "
+                             "flock; the Ray driver orders shared stages itself; see docs/cluster.md)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a base setting of every run, e.g. --set data.dataset=fashion-mnist")
     parser.add_argument("--output", help="folder for the tables (default: <runs-dir>/sweeps/<sweep name>)")
@@ -39,6 +42,7 @@ def parse_overrides(items: list[str]) -> dict:
 
 
 def sweep(args) -> int:
+    import contextlib
     from pathlib import Path
 
     from prunelab.foundations.files import exclusive_lock
@@ -63,6 +67,9 @@ def sweep(args) -> int:
     out = Path(args.output) if args.output else manifest.output_dir(plan, runs_dir)
     execution, outcome = None, None
     if not args.collect_only:
+        if args.file_locks:  # a filesystem that refuses flock says so now, not in every run
+            with exclusive_lock(runs_dir / "stages" / ".lock-check"):
+                pass
         log(f"sweep {plan.name}: {len(plan.configs)} runs up to stage '{plan.stop}' in {runs_dir}")
         if args.executor == "ray":
             outcome, execution, where = run_on_ray(plan, runs_dir, args)
@@ -75,7 +82,10 @@ def sweep(args) -> int:
               f"in {outcome.seconds:.0f} s ({where})")
         for line in progress.sharing_lines(plan.configs, runs_dir, plan.stop, outcome.trained):
             print(line)
-    with exclusive_lock(out / ".collect.lock"):  # two sweeps ending at once take turns with the tables
+    # two sweeps ending at once take turns with the tables (each is written whole and renamed, so
+    # without the lock the last writer's tables win, complete)
+    lock = exclusive_lock(out / ".collect.lock") if args.file_locks else contextlib.nullcontext()
+    with lock:
         tables = collect(manifest.sweep_run_dirs(plan, runs_dir), plan.stop, out)
         manifest.write_manifest(out, plan, runs_dir, execution)
     print(f"collected {tables['finished']} finished of {tables['count']} runs into {out}/ "
@@ -93,6 +103,9 @@ def check_executor(args) -> None:
                             "and the cluster's CPUs decide how many run at once")
     if args.executor != "ray" and args.address is not None:
         raise PrunelabError("--address needs --executor ray")
+    if args.executor != "ray" and not args.file_locks and not args.collect_only:
+        raise PrunelabError("--no-file-locks needs --executor ray: the local executor's workers take turns "
+                            "on shared stages through the file locks")
 
 
 def run_on_ray(plan, runs_dir, args):
@@ -100,7 +113,8 @@ def run_on_ray(plan, runs_dir, args):
     from prunelab.sweeps.progress import plural
     from prunelab.sweeps.ray_executor import run_sweep_on_ray
 
-    outcome = run_sweep_on_ray(plan, runs_dir, args.address, threads=args.threads or 1, log=log)
+    outcome = run_sweep_on_ray(plan, runs_dir, args.address, threads=args.threads or 1, log=log,
+                               file_locks=args.file_locks)
     execution = {"executor": "ray", "nodes": outcome.nodes, "cpus": outcome.cpus, "threads_per_job": outcome.threads,
                  "seconds": round(outcome.seconds, 1), "failed": len(outcome.failed)}
     where = (f"Ray: {plural(outcome.nodes, 'node')}, {plural(outcome.cpus, 'CPU')}, "

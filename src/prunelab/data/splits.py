@@ -43,14 +43,16 @@ class Splits:
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
 
-    def with_validation(self, n_val: int = 10000) -> "Splits":
-        """Hold out the last ``n_val`` training images as the "test" part.
+    def with_validation(self, n_val: int | None = None) -> "Splits":
+        """Hold out the last ``n_val`` training images (default: the last sixth) as the "test" part.
 
         Hyper-parameters are then chosen on data the model did not train on, without ever
         looking at the real test set. The split is fixed (no shuffling), so every run holds
-        out the same images; for MNIST the default reproduces the classic 50,000/10,000 split.
+        out the same images; for MNIST the default reproduces the classic 50,000/10,000 split,
+        and a user's dataset of any size is split in the same proportion.
         """
         n_train = len(self.train_labels)
+        n_val = n_train // 6 if n_val is None else n_val
         if not 0 < n_val < n_train:
             raise PrunelabError(f"validation size {n_val} must be between 1 and {n_train - 1}")
         cut = n_train - n_val

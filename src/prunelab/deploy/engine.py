@@ -53,6 +53,7 @@ class Engine:
     def __init__(self, graph: g.Graph, weights: str = "float", batch: int = 64, flags=PORTABLE,
                  name: str = "model"):
         header, source = cgen.generate(graph, name, weights=weights, batch=batch)
+        self.input_shape = tuple(graph.input_shape)
         self.inputs, self.classes = int(np.prod(graph.input_shape)), graph.layers()[-1].weight.shape[0]
         self.path = build(name, header, source, tuple(flags))
         library = ctypes.CDLL(str(self.path))

@@ -22,11 +22,18 @@ from prunelab.deploy.compact import compact
 C_LANES = 16
 
 
-def available(model, threads: int | None) -> tuple[dict, dict]:
-    """(name -> prepare, name -> why it is missing)."""
-    graph = g.trace(model)
-    small = compact(graph).graph
+def available(model, threads: int | None, input_shape=(1, 28, 28)) -> tuple[dict, dict]:
+    """(name -> prepare, name -> why it is missing) for a model taking ``input_shape`` (C, H, W) or
+    (F,). The compact model and the C engine need the model as a chain of supported layers
+    (deploy/graph.py); a model that is not one still gets the dense ONNX engine."""
+    from prunelab.errors import PrunelabError
+
     engines, missing = {}, {}
+    try:
+        small = compact(g.trace(model, input_shape)).graph
+    except PrunelabError as exc:
+        small = None
+        missing["onnxruntime-compact"] = missing["c"] = f"no compact model: {exc}"
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -34,11 +41,14 @@ def available(model, threads: int | None) -> tuple[dict, dict]:
     else:
         from prunelab.deploy.module import to_module
 
-        engines["onnxruntime"] = _onnx(model, graph.input_shape, threads)
-        engines["onnxruntime-compact"] = _onnx(to_module(small), graph.input_shape, threads)
+        engines["onnxruntime"] = _onnx(model, input_shape, threads)
+        if small is not None:
+            engines["onnxruntime-compact"] = _onnx(to_module(small), input_shape, threads)
     from prunelab.deploy.engine import compiler
 
-    if compiler() is None:
+    if small is None:
+        pass
+    elif compiler() is None:
         missing["c"] = "no C compiler found (set CC, or install gcc or clang)"
     else:
         for weights in ("float", "codebook"):

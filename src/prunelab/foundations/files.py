@@ -117,6 +117,11 @@ def _remove_quietly(path) -> None:
         os.unlink(path)
 
 
+# What flock raises on a filesystem without working locks: NFS mounted without a lock manager
+# (ENOLCK), some FUSE, SMB and object-store mounts (EOPNOTSUPP, ENOSYS).
+NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
+
+
 @contextlib.contextmanager
 def exclusive_lock(path, on_wait=None, read_only_ok: bool = False):
     """Hold an exclusive flock on `path` (created if needed) for the block; `on_wait()` is called
@@ -143,9 +148,22 @@ def exclusive_lock(path, on_wait=None, read_only_ok: bool = False):
         return
     with os.fdopen(fd, "rb") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock(handle, path, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if on_wait is not None:
                 on_wait()
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            _flock(handle, path, fcntl.LOCK_EX)
         yield None
+
+
+def _flock(handle, path: Path, operation: int) -> None:
+    try:
+        fcntl.flock(handle, operation)
+    except BlockingIOError:
+        raise
+    except OSError as exc:
+        if exc.errno in NO_LOCKS:
+            raise PrunelabError(f"the filesystem of {path.parent} refuses file locks (flock: {exc.strerror or exc}): "
+                                f"use a runs directory on one that has them, or on a cluster "
+                                f"`prunelab sweep --executor ray --no-file-locks` (docs/cluster.md)") from None
+        raise PrunelabError(f"could not lock {path}: {exc.strerror or exc}") from None

@@ -58,8 +58,10 @@ def checkpoint_bytes(*objects) -> int:
     return total
 
 
-def training_footprint(name: str, backend: str, sparsity: float = 0.9, batch_size: int = 128) -> dict:
-    """Bytes held while training model `name` pruned per layer to `sparsity` with `backend`."""
+def training_footprint(name: str, backend: str, sparsity: float = 0.9, batch_size: int = 128,
+                       input_shape=(1, 28, 28)) -> dict:
+    """Bytes held while training model `name` (built-in or MODULE:FACTORY) on random inputs of
+    ``input_shape``, pruned per layer to `sparsity` with `backend`."""
     if backend not in BACKENDS:
         raise PrunelabError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     torch.manual_seed(0)
@@ -75,8 +77,10 @@ def training_footprint(name: str, backend: str, sparsity: float = 0.9, batch_siz
     elif backend == "torch":
         torch_backend.prune_per_layer(model, sparsity)
     generator = torch.Generator().manual_seed(0)
-    x = torch.rand(batch_size, 1, 28, 28, generator=generator)
-    y = torch.randint(0, 10, (batch_size,), generator=generator)
+    x = torch.rand(batch_size, *input_shape, generator=generator)
+    with torch.no_grad():
+        classes = model(x[:1]).shape[1]
+    y = torch.randint(0, classes, (batch_size,), generator=generator)
     saved = saved_for_backward_bytes(model, x, y)
     optimizer.step()
     if after_step is not None:

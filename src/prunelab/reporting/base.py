@@ -10,9 +10,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prunelab.data.npz import is_npz
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import read_json_file
 from prunelab.runs.config import flatten, load_toml
+from prunelab.runs.measured import by_split, name_by_split
 from prunelab.training.metrics import read_rows
 
 
@@ -34,8 +36,8 @@ class RunRecord:
     name: str
     path: Path
     settings: dict  # dotted name -> value, e.g. "prune.sparsity": 0.9 (device left out)
-    summary: dict
-    metrics: dict = field(default_factory=dict)  # stage -> per-epoch rows
+    summary: dict  # figures named for the split that measured them (runs/measured.py)
+    metrics: dict = field(default_factory=dict)  # stage -> per-epoch rows, named the same way
 
     @property
     def sparsity(self) -> float:
@@ -44,6 +46,18 @@ class RunRecord:
     @property
     def seed(self) -> int:
         return self.settings["seed"]
+
+    @property
+    def split(self) -> str:
+        """"test" or "validation": what the summary's and the epochs' figures were measured on."""
+        return self.summary.get("evaluated_on", "test")
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """One example's (C, H, W) or (F,): as the summary records it, else the built-in datasets'."""
+        if "input_shape" in self.summary:
+            return tuple(self.summary["input_shape"])
+        return None if is_npz(self.settings["data.dataset"]) else (1, 28, 28)
 
     def pruned_rows(self) -> list[dict]:
         return self.metrics.get("pruned", []) if "pruned" in self.summary else []
@@ -55,10 +69,13 @@ def load_record(run: Path) -> RunRecord | None:
         return None
     settings = flatten(load_toml(run / "config.toml").to_dict())
     settings.pop("device")
-    metrics = {stage: read_rows(run / stage / "metrics.jsonl") for stage in ("dense", "pruned", "quantized")}
     summary = read_json_file(run / "summary.json", "summary")
     if not isinstance(summary, dict) or "dense" not in summary:
         raise PrunelabError(f"summary {run / 'summary.json'} is damaged (not a run's summary); delete it and rerun the run")
+    summary = name_by_split(summary)  # also a summary written before validation figures had their own names
+    split = summary.get("evaluated_on", "test")
+    metrics = {stage: [by_split(row, split) for row in read_rows(run / stage / "metrics.jsonl")]
+               for stage in ("dense", "pruned", "quantized")}
     return RunRecord(run.name, run, settings, summary, metrics)
 
 

@@ -49,17 +49,25 @@ def runs_table(records) -> str:
     keys = varying(records)
     header = [*keys, "seeds", "dense acc. (%)", "pruned acc. (%)", "sparsity", "file x", "train s/epoch"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    validated = False
     for runs in group(records, ("seed",)):
+        split = runs[0].split  # data.validation is a setting: one split per group
+        on = "" if split == "test" else " (validation)"
+        validated |= split != "test"
         cells = [str(runs[0].settings[k]) for k in keys] + [str(len(runs))]
-        cells.append(spread([100 * r.summary["dense"]["test_accuracy"] for r in runs]).text(1, 2))
+        cells.append(spread([100 * r.summary["dense"][f"{split}_accuracy"] for r in runs]).text(1, 2) + on)
         pruned = [r for r in runs if "pruned" in r.summary]
-        cells.append(spread([100 * r.summary["pruned"]["test_accuracy"] for r in pruned]).text(1, 2) if pruned else "")
+        cells.append(spread([100 * r.summary["pruned"][f"{split}_accuracy"] for r in pruned]).text(1, 2) + on
+                     if pruned else "")
         cells.append(f"{pruned[0].summary['pruned']['sparsity']:.4f}" if pruned else "")
         files = [r for r in runs if "compressed" in r.summary]
         cells.append(f"{files[0].summary['compressed']['ratio']:.1f}" if files else "")
         timed = [r for r in runs if r.pruned_rows()]
         cells.append(spread([bars.per_epoch_seconds(r, "train_seconds") for r in timed]).text(1, 3) if timed else "")
         lines.append("| " + " | ".join(cells) + " |")
+    if validated:
+        lines += ["", "Accuracies marked (validation) were measured on the validation split the run chose its "
+                      "settings on; such a run's test-set figures are in its summary.json's final_test."]
     return "\n".join(lines)
 
 

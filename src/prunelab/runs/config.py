@@ -20,7 +20,12 @@ class DataConfig:
     data_dir: str = ""  # a folder with the official IDX files; "" = cache, mirrors, packages
     train_limit: int = 0  # use only the first N training images (0 = all); for tests
     test_limit: int = 0
-    validation: bool = False  # evaluate on the last 10,000 training images instead of the test set
+    validation: bool = False  # evaluate on the last sixth of the training images (MNIST's last 10,000), not the test set
+
+    @property
+    def evaluated_on(self) -> str:
+        """The split the run's figures are measured on, and the name they are filed under."""
+        return "validation" if self.validation else "test"
 
 
 @dataclass
@@ -221,6 +226,8 @@ def stage_settings(config: RunConfig, stage: str, data_content: str = "") -> dic
     data = {k: v for k, v in values["data"].items() if k != "data_dir"}
     if data_content:
         data["content"] = data_content
+        if data["dataset"].startswith("npz:"):  # a user's file: its content names it, not its path
+            data["dataset"] = "npz"
     dense = {"model": values["model"], "seed": values["seed"], "data": data, "train": values["train"]}
     if stage == "dense":
         return dense

@@ -7,6 +7,7 @@ dense model once).
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from prunelab import data, models
 from prunelab.compress import unpack_model
 from prunelab.compression import CompressedModel
 from prunelab.data.folder import read_idx_folder
+from prunelab.data.npz import npz_path
 from prunelab.data.published import PUBLISHED_MD5, idx_md5s
 from prunelab.data.splits import STANDARD_COUNTS
 from prunelab.errors import PrunelabError
@@ -28,6 +30,7 @@ from prunelab.pruning import report
 from prunelab.pruning.mask import Mask
 from prunelab.runs import record, stages
 from prunelab.runs.config import RunConfig, load_toml, non_default, settings_hash, stage_settings, to_toml
+from prunelab.runs.measured import name_by_split
 from prunelab.runs.quantize_stage import FILE_NAME, train_quantized
 from prunelab.runs.validate import validate
 from prunelab.training.device import pick_device
@@ -82,7 +85,15 @@ def stage_dir(config: RunConfig, runs_dir: Path, stage: str) -> Path:
 
 def data_content(config: RunConfig) -> str:
     """"" when the run trains on the published dataset (from the cache, or the same bytes from a
-    folder); otherwise the checksum of the folder's data, so that stages follow the data itself."""
+    folder); otherwise the checksum of the folder's data, or of the user's .npz file, so that
+    stages follow the data itself (an edited file, or another file at the same path, trains anew)."""
+    if data.is_npz(config.data.dataset):
+        path = npz_path(config.data.dataset).resolve()
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise PrunelabError(f"dataset file {path} cannot be read: {exc.strerror or exc}") from None
+        return _file_sha256(str(path), (stat.st_size, stat.st_mtime_ns))
     if not config.data.data_dir:
         return ""
     folder = Path(config.data.data_dir).expanduser().resolve()
@@ -99,6 +110,15 @@ def _folder_checksums(folder: str, signature: tuple) -> tuple[str, dict]:
     """The folder's data: (Splits.sha256, the MD5 of each IDX file unpacked)."""
     splits = read_idx_folder(folder, STANDARD_COUNTS)
     return splits.sha256(), idx_md5s(splits)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: str, signature: tuple) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def prepare_data(config: RunConfig, splits) -> TensorSplits:
@@ -126,19 +146,25 @@ def link(run: Path, name: str, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def stage_lock(directory: Path, log=print):
+def stage_lock(directory: Path, log=print, file_locks: bool = True):
     """Hold `<stage dir>.lock` while a stage is checked and, if need be, computed: parallel sweep
     workers that need the same stage (runs sharing a dense model) take turns, so one trains it and
     the others then reuse it, and none checks a stage while another rewrites it. The block gets the
-    error why no lock could be made in a folder that cannot be written, else None."""
+    error why no lock could be made in a folder that cannot be written, else None. Without
+    `file_locks` nothing is locked: for a caller that orders the stages itself (the Ray driver) on a
+    filesystem that refuses flock."""
     directory = Path(directory)
+    if not file_locks:
+        yield None
+        return
     waiting = f"{directory.name.split('-')[0]}: waiting, another process is working on {directory}"
     with exclusive_lock(f"{directory}.lock", lambda: log(waiting), read_only_ok=True) as refused:
         yield refused
 
 
-def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> dict:
-    """Run the stages up to `stop` (reusing finished ones), write summary.json and return it."""
+def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all", file_locks: bool = True) -> dict:
+    """Run the stages up to `stop` (reusing finished ones), write summary.json and return it.
+    `file_locks=False` computes stages without their lock (see stage_lock)."""
     validate(config)  # every setting, before anything is written or trained
     runs_dir = Path(runs_dir or default_runs_dir())
     run = run_dir(config, runs_dir)
@@ -153,7 +179,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
     stop = furthest_finished(config, runs_dir, stop)
     trained = []  # the stage directories this call computed (not reused): what a sweep counts
-    stage = lambda name, directory, compute: run_stage(run, name, Path(directory), compute, trained, log)
+    stage = lambda name, directory, compute: run_stage(run, name, Path(directory), compute, trained, log, file_locks)
     dense = stage("dense", dense_dir, lambda: stages.train_dense(config, splits, dense_dir, device, log))
     seconds["dense"] = dense["seconds"]
     pruned = None
@@ -170,6 +196,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all") -> d
     summary = summarize(config, dense_dir, pruned_dir, dense, pruned, seconds, input_shape(splits.test_images))
     if quantized is not None:
         summary["compressed"] = compressed_section(quantized)
+    summary = name_by_split(summary)  # validation figures are not filed as test ones
     if config.data.validation:
         summary["final_test"] = final_test(config, run, stop, device, loaded)
         log("test set, once, after choosing on validation: " + ", ".join(
@@ -190,14 +217,15 @@ def write_config(path: Path, config: RunConfig) -> None:
     write_text_if_changed(path, to_toml(config))
 
 
-def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log) -> dict:
+def run_stage(run: Path, name: str, directory: Path, compute, trained: list, log, file_locks: bool = True) -> dict:
     """Link the run to the stage, then reuse it or compute it, deciding which holding the stage's
     lock: of two processes that find it unfinished one computes it and the other then reuses it, and
     no check reads a stage that another process is rewriting. Note it in `trained` when computed here.
     In a folder where no lock can be made (read-only) nobody can rewrite the stage: a finished one is
-    checked and reused unlocked, an unfinished one is refused in one line."""
+    checked and reused unlocked, an unfinished one is refused in one line. Without `file_locks` (the
+    Ray driver's ordering keeps tasks apart) the same decision is made unlocked."""
     link(run, name, directory)
-    with stage_lock(directory, log) as refused:
+    with stage_lock(directory, log, file_locks) as refused:
         done = stages.reusable(directory, name, log, refused)
         if done is not None:
             return done
@@ -245,7 +273,8 @@ def summarize(config, dense_dir, pruned_dir, dense, pruned, seconds, shape=(1, 2
     model = stages.load_model(config, dense_dir, "cpu")
     summary = {
         "model": config.model, "dataset": config.data.dataset, "seed": config.seed,
-        "evaluated_on": "validation" if config.data.validation else "test",
+        "evaluated_on": config.data.evaluated_on,
+        "input_shape": list(shape),
         "parameters": models.count_parameters(model),
         "dense": section(dense, report.layer_table(model, Mask.ones_like(model), shape)),
         "seconds": seconds,

@@ -39,7 +39,8 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     retrained = retrain_masked(config, splits, model, mask, stage_dir, log, teacher) if q.retrain_epochs else None
     shared = SharedWeights(model, mask, layer_bits(model, mask, q.conv_bits, q.fc_bits), q.init, config.seed)
     before = evaluate(model, splits.test_images, splits.test_labels)
-    log(f"quantized (k-means, before fine-tuning): test accuracy {before['test_accuracy']:.4f}")
+    split = config.data.evaluated_on
+    log(f"quantized (k-means, before fine-tuning): {split} accuracy {before['test_accuracy']:.4f}")
     optimizer = CentroidOptimizer(model, shared, q.lr, q.momentum)
     start, seconds = 0, time.perf_counter() - began
     state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized", epochs=q.epochs)
@@ -57,12 +58,12 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     seconds = run_epochs(stage_dir, range(start, q.epochs), step,
                          lambda done: {"epoch": done, "model": model.state_dict(), "centroids": shared.state(),
                                        "optimizer": optimizer.state_dict()},
-                         lambda epoch, row: f"centroid fine-tuning epoch {epoch + 1}/{q.epochs}: test accuracy "
+                         lambda epoch, row: f"centroid fine-tuning epoch {epoch + 1}/{q.epochs}: {split} accuracy "
                                             f"{row['test_accuracy']:.4f}", log, metrics, seconds)
     if q.float_bits == 16:
         shared.round_to_half(model)
     in_memory = evaluate(model, splits.test_images, splits.test_labels)
-    metadata = {"dataset": config.data.dataset, "seed": config.seed, "test_accuracy": in_memory["test_accuracy"]}
+    metadata = {"dataset": config.data.dataset, "seed": config.seed, f"{split}_accuracy": in_memory["test_accuracy"]}
     shape = input_shape(splits.test_images)
     if shape != DEFAULT_INPUT_SHAPE:  # a user's data; the built-in datasets' files stay as they were
         metadata["input_shape"] = list(shape)
@@ -107,7 +108,8 @@ def retrain_masked(config, splits, model, mask, stage_dir: Path, log, teacher=No
 
     run_epochs(stage_dir, range(state["epoch"] if state else 0, q.retrain_epochs), step,
                lambda done: {"epoch": done, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
-               lambda epoch, row: f"masked retraining epoch {epoch + 1}/{q.retrain_epochs}: test accuracy "
+               lambda epoch, row: f"masked retraining epoch {epoch + 1}/{q.retrain_epochs}: "
+                                  f"{config.data.evaluated_on} accuracy "
                                   f"{row['test_accuracy']:.4f}", log, None, name="retrain.pt")
     checkpoint.save(done, model.state_dict())
     (stage_dir / "retrain.pt").unlink(missing_ok=True)

@@ -75,7 +75,8 @@ def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
     seconds = run_epochs(stage_dir, range(start, hp.epochs), step,
                          lambda done: {"epoch": done, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
                          lambda epoch, row: f"dense epoch {epoch + 1}/{hp.epochs}: loss {row['train_loss']:.4f} "
-                                            f"test accuracy {row['test_accuracy']:.4f}", log, metrics, seconds)
+                                            f"{config.data.evaluated_on} accuracy {row['test_accuracy']:.4f}", log,
+                                            metrics, seconds)
     result = {**evaluate(model, splits.test_images, splits.test_labels), "seconds": seconds}
     return finish(stage_dir, result, model.state_dict())
 
@@ -165,7 +166,8 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
             lambda done: {"phase": index, "epoch": done, "rows": before + done, "model": plain_state_dict(model),
                           "mask": dict(keeper.mask), "optimizer": optimizer.state_dict()},
             lambda epoch, row: f"prune round {index + 1}/{len(plan)} epoch {epoch + 1}/{phase['epochs']}: sparsity "
-                               f"{row['sparsity']:.4f} test accuracy {row['test_accuracy']:.4f}", log, metrics, seconds)
+                               f"{row['sparsity']:.4f} {config.data.evaluated_on} accuracy {row['test_accuracy']:.4f}",
+            log, metrics, seconds)
         rows = before + max(start, phase["epochs"])
         keeper.finish()
         mask = keeper.mask

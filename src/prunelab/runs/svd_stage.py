@@ -56,7 +56,8 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
                          lambda done: {"epoch": done, "model": model.state_dict(), "optimizer": optimizer.state_dict()},
                          lambda epoch, row: f"{p.method} epoch {epoch + 1}/{p.epochs}: sparsity {row['sparsity']:.4f} "
                                             f"units {'-'.join(map(str, row['units'].values()))} "
-                                            f"test accuracy {row['test_accuracy']:.4f}", log, metrics, seconds)
+                                            f"{config.data.evaluated_on} accuracy {row['test_accuracy']:.4f}", log, metrics,
+                                            seconds)
     mask = Mask(variational.masks_of(model))
     plain = load_model(config, dense_dir, device)
     plain.load_state_dict(variational.plain_state_dict(model))

@@ -6,6 +6,10 @@ underscores (`prune_sparsity`, `pruned_test_accuracy`) so SQL needs no quoting:
 
     SELECT prune_sparsity, AVG(pruned_test_accuracy) FROM runs GROUP BY prune_sparsity;
     SELECT run, epoch, train_loss FROM epochs WHERE stage = 'pruned';
+
+A run with data.validation = true is measured on the validation split, and its figures are named
+so (`pruned_validation_accuracy`, epochs' `validation_loss`; runs/measured.py), also when its
+summary.json was written before that naming; its `final_test_*` columns are the test set's.
 """
 
 import csv
@@ -19,6 +23,7 @@ from prunelab.errors import PrunelabError
 from prunelab.foundations.files import read_json_file, write_text
 from prunelab.runs.config import load_toml
 from prunelab.runs.config import flatten as flatten_settings
+from prunelab.runs.measured import by_split, name_by_split
 from prunelab.sweeps.hosts import read_host
 from prunelab.training.metrics import read_rows
 
@@ -42,6 +47,7 @@ def run_row(run: Path, stop: str) -> dict:
         row["status"] = "damaged"
     if not isinstance(summary, dict):
         summary, row["status"] = {}, "damaged"
+    summary = name_by_split(summary)
     if (run / "config.toml").exists():
         settings = load_toml(run / "config.toml").to_dict()
         settings.pop("device")
@@ -58,11 +64,13 @@ def run_row(run: Path, stop: str) -> dict:
 
 
 def epoch_rows(run: Path) -> list[dict]:
-    """One row per epoch of each of the run's stages (a shared stage appears under every run)."""
+    """One row per epoch of each of the run's stages (a shared stage appears under every run), its
+    figures named for the split that measured them."""
+    split = load_toml(run / "config.toml").data.evaluated_on if (run / "config.toml").exists() else "test"
     rows = []
     for stage in STAGES:
         for metrics in read_rows(run / stage / "metrics.jsonl"):
-            rows.append({"run": run.name, "stage": stage, **flatten(metrics)})
+            rows.append({"run": run.name, "stage": stage, **flatten(by_split(metrics, split))})
     return rows
 
 

@@ -55,13 +55,14 @@ def sharing_lines(configs, runs_dir, stop: str, trained_here: set) -> list[str]:
     """'7 runs share 1 dense model (1 trained now, 0 reused)', one line per stage. `trained_here`:
     the stage directories this sweep computed; one that another sweep finished meanwhile is reused."""
     after = finished_stages(configs, runs_dir, stop)
+    trained_here = {Path(d).resolve() for d in trained_here}  # the Ray executor names them absolutely
     runs = len(configs)
     lines = []
     for stage in STAGES_UP_TO[stop]:
         dirs = distinct_stage_dirs(configs, runs_dir, stage)
         count = len(dirs)
-        trained = sum(str(d) in trained_here for d in dirs)
-        reused = sum(d in after[stage] and str(d) not in trained_here for d in dirs)
+        trained = sum(d.resolve() in trained_here for d in dirs)
+        reused = sum(d in after[stage] and d.resolve() not in trained_here for d in dirs)
         verb = "share" if count < runs else ("uses" if runs == 1 else "use")
         lines.append(f"{plural(runs, 'run')} {verb} {plural(count, NOUNS[stage])} "
                      f"({trained} trained now, {reused} reused from earlier)")

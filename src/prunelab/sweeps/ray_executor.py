@@ -134,24 +134,31 @@ def check_nodes(ray, runs_dir: Path, token: str) -> list[str]:
         raise PrunelabError(one_line(exc.cause)) from None
 
 
-def run_task(index: int, config, runs_dir: str, stop: str, token: str, threads: int, sink) -> tuple[str, list]:
+def run_task(index: int, config, runs_dir: str, stop: str, token: str, threads: int, sink,
+             file_locks: bool = True) -> tuple[str, list]:
     """One run on a worker: the ordinary pipeline, its log lines sent to the driver's one display."""
     import torch
 
     torch.set_num_threads(threads)
     host = verify_token(runs_dir, token)
     log = lambda message: sink.put.remote(index, message)  # noqa: E731  (not awaited: see Messages)
-    log(f"started on {host} (pid {os.getpid()})")
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()[:8]  # hosts can share a name (containers, one machine)
+    log(f"started on {host} (node {node}, pid {os.getpid()})")
     todo = [pipeline.stage_dir(config, runs_dir, s) for s in STAGES_UP_TO[stop]]
     todo = [d for d in todo if finished(d) is None]
-    trained = pipeline.execute(config, runs_dir, log=log, stop=stop)["trained"]
+    trained = pipeline.execute(config, runs_dir, log=log, stop=stop, file_locks=file_locks)["trained"]
     for directory in todo:  # the stages this task trained (or finished after a retry)
         record_host(directory, host)
     return host, sorted(trained)
 
 
-def run_sweep_on_ray(sweep, runs_dir, address: str | None = None, threads: int = 1, log=print) -> RayOutcome:
-    """Each run a task reserving `threads` CPUs; runs that share an unfinished stage wait for it."""
+def run_sweep_on_ray(sweep, runs_dir, address: str | None = None, threads: int = 1, log=print,
+                     file_locks: bool = True) -> RayOutcome:
+    """Each run a task reserving `threads` CPUs; runs that share an unfinished stage wait for it.
+    `file_locks=False`: the tasks take no stage locks (for a shared filesystem that refuses flock;
+    the driver's ordering already keeps two tasks off one stage)."""
     ray = import_ray()
     started = connect(ray, address)
     try:
@@ -165,7 +172,8 @@ def run_sweep_on_ray(sweep, runs_dir, address: str | None = None, threads: int =
                 raise PrunelabError(f"--threads {threads} asks for more CPUs than any Ray node has "
                                     f"(the largest has {max(cpus, default=0)})")
             began = time.perf_counter()
-            schedule(ray, sweep, runs_dir, token, outcome, Progress([pipeline.run_name(c) for c in sweep.configs], log))
+            schedule(ray, sweep, runs_dir, token, outcome, Progress([pipeline.run_name(c) for c in sweep.configs], log),
+                     file_locks)
             outcome.seconds = time.perf_counter() - began
         finally:
             (runs_dir / TOKEN_DIR / token).unlink(missing_ok=True)
@@ -175,11 +183,12 @@ def run_sweep_on_ray(sweep, runs_dir, address: str | None = None, threads: int =
     return outcome
 
 
-def schedule(ray, sweep, runs_dir: Path, token: str, outcome: RayOutcome, progress: Progress) -> None:
+def schedule(ray, sweep, runs_dir: Path, token: str, outcome: RayOutcome, progress: Progress,
+             file_locks: bool = True) -> None:
     configs, order = sweep.configs, start_order(sweep.configs, runs_dir)
     owners, waits = stage_owners(configs, runs_dir, sweep.stop, order)
     task = ray.remote(num_cpus=outcome.threads, max_retries=RETRIES, retry_exceptions=False)(run_task)
-    sink = ray.remote(num_cpus=0)(Messages).remote()
+    sink = messages_here(ray)
     waiting, pending, ended = list(order), {}, set()
     try:
         while waiting or pending:
@@ -191,7 +200,8 @@ def schedule(ray, sweep, runs_dir: Path, token: str, outcome: RayOutcome, progre
                     ended.add(index)
                     progress.finish(index, outcome.failed[index])
                     continue
-                ref = task.remote(index, configs[index], str(runs_dir), sweep.stop, token, outcome.threads, sink)
+                ref = task.remote(index, configs[index], str(runs_dir), sweep.stop, token, outcome.threads, sink,
+                                  file_locks)
                 pending[ref] = index
             done, _ = ray.wait(list(pending), num_returns=1, timeout=0.2) if pending else ([], [])
             drain(ray, sink, progress)
@@ -226,6 +236,15 @@ class Messages:
     def take(self) -> list:
         lines, self.lines = self.lines, []
         return lines
+
+
+def messages_here(ray):
+    """The Messages actor, on the driver's own node: placed on another node, it would die with that
+    node and take the sweep's display (and the sweep) with it."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    return ray.remote(num_cpus=0)(Messages).options(scheduling_strategy=here).remote()
 
 
 def drain(ray, sink, progress: Progress) -> None:
