@@ -72,8 +72,10 @@ def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(ray_here, tm
     assert (dense / "result.json").exists() and read_host(dense) == socket.gethostname()
 
 
-def wait_for(condition, seconds: float = 120):
-    """condition()'s value once truthy, polled every 10 ms; falsy after `seconds`."""
+def wait_for(condition, seconds: float = 300):
+    """condition()'s value once truthy, polled every 10 ms; falsy after `seconds`. Generous: Ray runs
+    its workers at nice 15, so two ordinary processes on two cores starve the smoke sweep's tasks
+    (the killed-driver test gave up after 120 s with the dense stage one epoch in)."""
     deadline = time.monotonic() + seconds
     while not (value := condition()) and time.monotonic() < deadline:
         time.sleep(0.01)
