@@ -23,13 +23,14 @@ keep() {  # keep RUN_DIR OUT: summary, compressed file, its test accuracy in PyT
     prunelab evaluate "$scratch/model.onnx" --json > "$2/onnx-test.json"
 }
 
-for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5-caffe-200 lenet-300-100-200 lenet5-caffe-units}; do
+for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5-caffe-200 lenet-300-100-200 lenet5-caffe-units lenet5-svd}; do
     out="results/records-$model"
     mkdir -p "$out"
     start=$(date +%s)
     case "$model" in  # the sweeps: one folder per run in $out (earlier recipes' removed)
         lenet5) spec="lenet5-seeds --threads 1" ;;  # three seeds
         lenet5-caffe-60k) spec="lenet5-caffe-60k --threads 2 --jobs 1" ;;  # the recipe on all 60,000 images
+        lenet5-svd) spec="lenet5-seeds-svd --threads 1 --jobs 1" ;;  # round two: Sparse VD, five seeds
         *-200|*-units) spec="$model --threads 1 --jobs 1" ;;  # round two: one run each (200 epochs: hours)
         *) spec="" ;;
     esac
@@ -51,7 +52,7 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5
 done
 python3 experiments/records/summarize.py results/records-lenet5-caffe results/records-lenet-300-100 \
     results/records-lenet5 results/records-lenet5-caffe-60k results/records-lenet5-caffe-200 \
-    results/records-lenet-300-100-200 results/records-lenet5-caffe-units > results/records.md
+    results/records-lenet-300-100-200 results/records-lenet5-caffe-units results/records-lenet5-svd > results/records.md
 # the accuracy-vs-size curves: more points per method, then one report over all of them
 for sweep in experiments/records/curve-*.toml; do
     prunelab sweep "$sweep" --runs-dir "$runs" --threads 1
