@@ -91,6 +91,17 @@ def quantized_mlp(tmp_path):
     return model, prunelab.save(model, tmp_path / "mlp.plc", codebooks)
 
 
+def test_quantize_gives_named_layers_their_own_code_width_and_refuses_unknown_ones():
+    torch.manual_seed(0)
+    model = mlp()
+    mask = prunelab.prune(model, tiny(), 0.5, epochs=1, batch_size=16)
+    codebooks = prunelab.quantize(model, mask, tiny(), fc_bits=4, layers={"3": 1})
+    assert codebooks.bits == {"1.weight": 4, "3.weight": 1}
+    assert len(torch.unique(model[3].weight[mask["3.weight"]])) <= 2
+    with pytest.raises(PrunelabError, match="names layer 'fc1', which is not one of the model's: 1, 3"):
+        prunelab.quantize(mlp(), mask, layers={"fc1": 4})
+
+
 def test_a_file_round_trips_into_a_fresh_module_and_records_its_input_shape(tmp_path):
     model, path = quantized_mlp(tmp_path)
     restored = prunelab.load(path, mlp())

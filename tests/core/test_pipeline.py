@@ -231,6 +231,23 @@ def test_float16_centroids_and_biases_make_a_smaller_file_with_the_models_accura
     assert abs(half["compressed"]["test_accuracy"] - full["compressed"]["test_accuracy"]) < 0.02
 
 
+def test_per_layer_code_widths_reach_the_file_and_leave_other_layers_alone(mnist, tmp_path):
+    from prunelab.compression import CompressedModel
+
+    def widths(summary) -> dict:
+        stored = CompressedModel.read(Path(summary["run_dir"]) / "quantized" / "model.plc")
+        return {layer.name: layer.codebook.size for layer in stored.layers}
+
+    base = tiny_config(**{"quantize.epochs": 1})
+    narrow = tiny_config(**{"quantize.epochs": 1, "quantize.layers": "conv2=3, fc1=2"})
+    plain, mixed = (pipeline.execute(c, tmp_path, log=lambda m: None) for c in (base, narrow))
+    before, after = widths(plain), widths(mixed)
+    assert after["conv2"] <= 8 < before["conv2"] and after["fc1"] <= 4 < before["fc1"]
+    assert after["conv1"] == before["conv1"] and after["fc2"] == before["fc2"]
+    assert mixed["compressed"]["file_bytes"] < plain["compressed"]["file_bytes"]
+    assert mixed["pruned"] == plain["pruned"]  # the setting is the quantized stage's alone: one pruned stage
+
+
 def test_a_run_asked_to_stop_early_keeps_the_later_stages_it_has(mnist, tmp_path):
     config = tiny_config(**{"quantize.epochs": 0})
     full = pipeline.execute(config, tmp_path, log=lambda m: None, stop="all")

@@ -35,6 +35,12 @@ REFUSED = [
     ("train.epochs", 10**12, "train.epochs must be at most 100,000"),
     ("prune.kl_warmup", -1, "prune.kl_warmup must be 0 or more"),
     ("train.batch_size", 0, "train.batch_size must be positive"),
+    ("quantize.layers", "fc9=4", "quantize.layers names layer 'fc9', which is not one of the model's: conv1, conv2, fc1"),
+    ("quantize.layers", "fc1=0", "quantize.layers: fc1 needs a code width of 1..16 bits, got 0"),
+    ("quantize.layers", "conv1=6,fc1=17", "quantize.layers: fc1 needs a code width of 1..16 bits, got 17"),
+    ("quantize.layers", "fc1=4.5", "quantize.layers needs NAME=BITS items separated by commas, got 'fc1=4.5'"),
+    ("quantize.layers", "fc1", "quantize.layers needs NAME=BITS items separated by commas, got 'fc1'"),
+    ("quantize.layers", "=4", "quantize.layers needs NAME=BITS items"),
 ]
 
 

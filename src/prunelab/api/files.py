@@ -21,15 +21,17 @@ from prunelab.training.weight_sharing import CentroidOptimizer, SharedWeights, l
 
 
 def quantize(model: torch.nn.Module, mask: Mask, data=None, *, conv_bits: int = 8, fc_bits: int = 5,
-             epochs: int = 1, lr: float = 0.0005, momentum: float = 0.9, batch_size: int = 128,
+             layers: dict | None = None, epochs: int = 1, lr: float = 0.0005, momentum: float = 0.9, batch_size: int = 128,
              init: str = "linear", seed: int = 0) -> SharedWeights:
     """Trained quantization (Han, Mao & Dally 2016, section 3) in place: k-means per layer on the
     surviving weights, then ``epochs`` of centroid fine-tuning on ``data`` (none when data is None).
-    Returns the codebooks, which ``save`` needs."""
+    ``layers`` ({"fc1": 4}) gives named layers their own code width. Returns the codebooks, which
+    ``save`` needs."""
     for bits in (conv_bits, fc_bits):
         if not isinstance(bits, int) or not 1 <= bits <= 16:
             raise PrunelabError(f"code widths must be integers in 1..16, got {bits!r}")
-    shared = SharedWeights(model, mask, layer_bits(model, mask, conv_bits, fc_bits), init, seed)
+    widths = {f"{name}.weight": bits for name, bits in (layers or {}).items()}
+    shared = SharedWeights(model, mask, layer_bits(model, mask, conv_bits, fc_bits, widths), init, seed)
     if data is not None and epochs:
         optimizer = CentroidOptimizer(model, shared, lr, momentum)
         generator = torch.Generator().manual_seed(seed)

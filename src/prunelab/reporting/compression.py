@@ -112,7 +112,7 @@ def size_vs_error(records, folder) -> Figure | Skipped:
                 q = family[0].settings
                 lines.append(f"| {model} | {METHODS.get(method, method)} | {pruned['sparsity']:.4f} | "
                              f"{pruned['weights_total'] / max(1, pruned['weights_nonzero']):.0f}x | "
-                             f"{q['quantize.conv_bits']}/{q['quantize.fc_bits']} | {size.text(1, 0)} | "
+                             f"{code_widths(q)} | {size.text(1, 0)} | "
                              f"{dense_bytes / size.mean:.0f}x | {error.text(1, 2)} | {len(family)} |")
         for point in published_for(runs):
             if point.model == model and point.storage_x:
@@ -167,3 +167,9 @@ def layer_sparsity(records, folder) -> Figure | Skipped:
     ax.legend(title="sparsity", fontsize=7)
     text = f"Run {', '.join(r.name for r in shown)}. Weights kept per layer: " + "; ".join(parts) + "."
     return Figure(title, save(fig, folder, "layer-density.png"), text)
+
+
+def code_widths(settings: dict) -> str:
+    """"8/5" (conv/fc code bits), with the per-layer widths where a run set them."""
+    widths = f"{settings['quantize.conv_bits']}/{settings['quantize.fc_bits']}"
+    return f"{widths} ({settings['quantize.layers']})" if settings.get("quantize.layers") else widths

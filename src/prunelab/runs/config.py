@@ -63,6 +63,7 @@ class PruneConfig:
 class QuantizeConfig:
     conv_bits: int = 8  # Han et al. 2016 for LeNet: 8-bit codes for convolutions
     fc_bits: int = 5  # and 5-bit codes for fully connected layers
+    layers: str = ""  # per-layer code widths over those two, "conv1=6,fc1=4" (layers not named keep them)
     init: str = "linear"  # linear | density | random (k-means initialisation)
     index_bits: int = 5  # width of the relative position differences; 0: the smallest per layer
     retrain_epochs: int = 0  # masked fine-tuning of the pruned model before clustering (0: none)
@@ -244,13 +245,23 @@ def resolve_path(path) -> Path:
 
 def layer_targets(text: str) -> dict:
     """Parse "conv1=0.6,fc1=0.97" into {"conv1.weight": 0.6, "fc1.weight": 0.97}."""
-    targets = {}
+    return layer_values(text, "prune.layers", "SPARSITY", float)
+
+
+def layer_code_bits(text: str) -> dict:
+    """Parse "conv1=6,fc1=4" into {"conv1.weight": 6, "fc1.weight": 4}."""
+    return layer_values(text, "quantize.layers", "BITS", int)
+
+
+def layer_values(text: str, setting: str, what: str, kind) -> dict:
+    """NAME=VALUE items separated by commas -> {"NAME.weight": kind(VALUE)}; one line if malformed."""
+    values = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, sep, value = item.partition("=")
         try:
-            targets[f"{name.strip()}.weight"] = float(value)
+            values[f"{name.strip()}.weight"] = kind(value)
         except ValueError:
             sep = ""
-        if not sep:
-            raise PrunelabError(f"prune.layers needs NAME=SPARSITY items separated by commas, got '{item}'")
-    return targets
+        if not sep or not name.strip():
+            raise PrunelabError(f"{setting} needs NAME={what} items separated by commas, got {shown(item)}")
+    return values

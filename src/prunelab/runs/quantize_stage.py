@@ -17,6 +17,7 @@ from prunelab.compression import CompressedModel, storage_table
 from prunelab.errors import PrunelabError
 from prunelab.pruning.mask import Mask
 from prunelab.runs import checkpoint
+from prunelab.runs.config import layer_code_bits
 from prunelab.runs.epochs import finish, run_epochs
 from prunelab.runs.stages import epoch_generator, load_model
 from prunelab.training.distill import distillation_loss
@@ -37,7 +38,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     began = time.perf_counter()
     teacher = load_model(config, dense_dir, device) if q.retrain_epochs and q.retrain_distill else None
     retrained = retrain_masked(config, splits, model, mask, stage_dir, log, teacher) if q.retrain_epochs else None
-    shared = SharedWeights(model, mask, layer_bits(model, mask, q.conv_bits, q.fc_bits), q.init, config.seed)
+    shared = SharedWeights(model, mask, layer_bits(model, mask, q.conv_bits, q.fc_bits, layer_code_bits(q.layers)), q.init, config.seed)
     before = evaluate(model, splits.test_images, splits.test_labels)
     split = config.data.evaluated_on
     log(f"quantized (k-means, before fine-tuning): {split} accuracy {before['test_accuracy']:.4f}")

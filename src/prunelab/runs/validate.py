@@ -132,5 +132,13 @@ def check_combinations(config) -> None:
         raise PrunelabError(f"the torch backend supports methods magnitude and global, not {p.method}")
     if p.unit_kl_scale != 1.0 and p.method != "svd-units":
         raise PrunelabError(f"prune.unit_kl_scale weighs the units' KL of method svd-units, not {p.method}")
+    if config.quantize.layers:
+        from prunelab import models
+        from prunelab.pruning.mask import prunable_names
+        from prunelab.runs.config import layer_code_bits
+        from prunelab.training.weight_sharing import check_code_widths
+
+        names = prunable_names(models.build(config.model))
+        check_code_widths(layer_code_bits(config.quantize.layers), names, "quantize.layers")
     if p.distill > 0 and methods.get(p.method).trainer == "variational":
         raise PrunelabError(f"prune.distill works with the magnitude methods, not {p.method}")

@@ -101,7 +101,22 @@ class CentroidOptimizer:
         self.inner.load_state_dict(state)
 
 
-def layer_bits(model, mask: Mask, conv_bits: int, fc_bits: int) -> dict:
-    """Han et al.'s LeNet setting: 8 bits for convolutions, 5 for fully connected layers."""
+def layer_bits(model, mask: Mask, conv_bits: int, fc_bits: int, overrides: dict | None = None) -> dict:
+    """Han et al.'s LeNet setting: 8 bits for convolutions, 5 for fully connected layers; `overrides`
+    ({"fc1.weight": 4}) gives named layers their own width."""
+    overrides = overrides or {}
+    check_code_widths(overrides, list(mask), "quantize.layers")
     modules = dict(model.named_modules())
-    return {n: conv_bits if isinstance(modules[n.rsplit(".", 1)[0]], torch.nn.Conv2d) else fc_bits for n in mask}
+    widths = {n: conv_bits if isinstance(modules[n.rsplit(".", 1)[0]], torch.nn.Conv2d) else fc_bits for n in mask}
+    return {**widths, **overrides}
+
+
+def check_code_widths(widths: dict, names: list, setting: str) -> None:
+    """One line for a width outside 1..16 bits or a layer the model does not prune."""
+    for name, bits in widths.items():
+        layer = name.removesuffix(".weight")
+        if name not in names:
+            known = ", ".join(n.removesuffix(".weight") for n in names)
+            raise PrunelabError(f"{setting} names layer {layer!r}, which is not one of the model's: {known}")
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
+            raise PrunelabError(f"{setting}: {layer} needs a code width of 1..16 bits, got {bits!r}")
