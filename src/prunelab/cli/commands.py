@@ -77,7 +77,7 @@ def format_compaction(summary: dict) -> str:
     """One line: the architecture before and after compaction and the MACs per image."""
     return (f"compact architecture {summary['architecture']} -> {summary['compact_architecture']}: "
             f"MACs per image {summary['macs_dense']:,} -> {summary['macs_compact_dense']:,} "
-            f"(nonzero weights {summary['macs_nonzero']:,} -> {summary['macs_compact_nonzero']:,})")
+            f"(counting nonzero weights only: {summary['macs_nonzero']:,} -> {summary['macs_compact_nonzero']:,})")
 
 
 def format_storage(rows) -> str:
