@@ -63,6 +63,26 @@ def verdict(model: str, rows: list[dict]) -> str:
     return "no target"
 
 
+def validation_gaps(runs: list[Path]) -> str:
+    """Dense minus pruned accuracy on the validation split, per seed, with mean and range: how the
+    recipe was compared with others before its one test measurement (a run trained on all
+    training images has no validation figure and is left out)."""
+    gaps = {}
+    for run in runs:
+        summary = json.loads((run / "summary.json").read_text())
+        if summary["evaluated_on"] == "validation":
+            # summaries written before the validation_* names call the same figure test_accuracy
+            dense, pruned = (100 * summary[stage].get("validation_accuracy", summary[stage].get("test_accuracy"))
+                             for stage in ("dense", "pruned"))
+            gaps[summary["seed"]] = dense - pruned
+    if len(gaps) < 2:
+        return ""
+    values = list(gaps.values())
+    per_seed = ", ".join(f"seed {seed} {gap:+.2f}" for seed, gap in sorted(gaps.items()))
+    return (f"validation gap (dense - pruned, points): {per_seed}; mean {statistics.mean(values):+.2f}, "
+            f"range {max(values) - min(values):.2f}")
+
+
 def main(folders: list[str]) -> None:
     print("| model | seed | method | sparsity | fewer weights | dense test acc (%) | pruned test acc (%) | "
           "file test acc (%) | C engine (%) | onnxruntime (%) | file bytes | smaller than fp32 | compact units |")
@@ -84,6 +104,8 @@ def main(folders: list[str]) -> None:
         name = folder.name.removeprefix("records-")
         if len({r["seed"] for r in rows}) == len(rows):  # one recipe over seeds: judged on the mean
             verdicts.append(f"- {name}: target {TARGETS.get(model, '-')}: {verdict(model, rows)}")
+            gaps = validation_gaps(runs)
+            verdicts += [f"  - {gaps}"] if gaps else []
         else:  # different recipes: each judged alone
             verdicts += [f"- {name}/{run.name}: target {TARGETS.get(model, '-')}: {verdict(model, [r])}"
                          for run, r in zip(runs, rows)]
