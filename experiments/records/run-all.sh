@@ -2,7 +2,7 @@
 # Reproduce results/records-*: each record recipe end to end (settings chosen on the validation
 # split; summary.json final_test holds the one test-set evaluation), then the compressed file's
 # ONNX export evaluated under onnxruntime, and the small outputs copied into results/.
-# Then the accuracy-vs-size curves (experiments/records/curve-*.toml) and their report in docs/records.
+# Then the accuracy-vs-size curves (experiments/records/curve-*.toml, *-bits.toml) and their report in docs/records.
 #   experiments/records/run-all.sh                      (all; MODELS="lenet-300-100" for one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,8 +53,10 @@ done
 python3 experiments/records/summarize.py results/records-lenet5-caffe results/records-lenet-300-100 \
     results/records-lenet5 results/records-lenet5-caffe-60k results/records-lenet5-caffe-200 \
     results/records-lenet-300-100-200 results/records-lenet5-caffe-units results/records-lenet5-svd > results/records.md
-# the accuracy-vs-size curves: more points per method, then one report over all of them
-for sweep in experiments/records/curve-*.toml; do
+# the accuracy-vs-size curves: more points per method (coarser codebooks on each round-two record's
+# pruned model, per-layer widths chosen on validation, Deep Compression at three sparsities), then
+# one report over all of them
+for sweep in experiments/records/curve-*.toml experiments/records/*-bits.toml; do
     prunelab sweep "$sweep" --runs-dir "$runs" --threads 1
 done
-prunelab report "$runs"/sweeps/curve-* --output docs/records
+prunelab report "$runs"/sweeps/curve-* "$runs"/sweeps/*-bits --output docs/records
