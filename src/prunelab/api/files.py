@@ -21,8 +21,8 @@ from prunelab.training.weight_sharing import CentroidOptimizer, SharedWeights, l
 
 
 def quantize(model: torch.nn.Module, mask: Mask, data=None, *, conv_bits: int = 8, fc_bits: int = 5,
-             layers: dict | None = None, epochs: int = 1, lr: float = 0.0005, momentum: float = 0.9, batch_size: int = 128,
-             init: str = "linear", seed: int = 0) -> SharedWeights:
+             layers: dict | None = None, epochs: int = 1, lr: float = 0.0005, momentum: float = 0.9,
+             batch_size: int = 128, init: str = "linear", seed: int = 0) -> SharedWeights:
     """Trained quantization (Han, Mao & Dally 2016, section 3) in place: k-means per layer on the
     surviving weights, then ``epochs`` of centroid fine-tuning on ``data`` (none when data is None).
     ``layers`` ({"fc1": 4}) gives named layers their own code width. Returns the codebooks, which

@@ -38,7 +38,8 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     began = time.perf_counter()
     teacher = load_model(config, dense_dir, device) if q.retrain_epochs and q.retrain_distill else None
     retrained = retrain_masked(config, splits, model, mask, stage_dir, log, teacher) if q.retrain_epochs else None
-    shared = SharedWeights(model, mask, layer_bits(model, mask, q.conv_bits, q.fc_bits, layer_code_bits(q.layers)), q.init, config.seed)
+    widths = layer_bits(model, mask, q.conv_bits, q.fc_bits, layer_code_bits(q.layers))
+    shared = SharedWeights(model, mask, widths, q.init, config.seed)
     before = evaluate(model, splits.test_images, splits.test_labels)
     split = config.data.evaluated_on
     log(f"quantized (k-means, before fine-tuning): {split} accuracy {before['test_accuracy']:.4f}")
