@@ -136,3 +136,39 @@ def test_a_huge_grid_is_refused_before_it_is_expanded(tmp_path):
                            max_runs=9).configs) == 9
     with pytest.raises(PrunelabError, match="asks for 9 runs"):
         parse_sweep({"grid": small, "runs": [{}, {"grid": {"train.epochs": [1, 2]}}]}, tmp_path / "s.toml", {}, max_runs=8)
+
+
+def sweep_files():
+    """Every sweep file shipped under experiments/ (run configs name a model; sweeps do not)."""
+    from prunelab.runs.config import read_toml
+
+    return sorted(p for p in EXPERIMENTS.rglob("*.toml") if "model" not in read_toml(p))
+
+
+@pytest.mark.parametrize("path", sweep_files(), ids=lambda p: p.stem)
+def test_every_shipped_sweep_file_expands_into_valid_runs(path):
+    from prunelab.runs.validate import validate
+
+    sweep = load_sweep(path)
+    assert sweep.configs
+    for config in sweep.configs:
+        validate(config)
+
+
+# round-two curve and per-layer-width sweeps -> the record sweep whose pruned model they quantize anew
+ON_A_RECORDS_PRUNED_MODEL = {"curve-lenet5-svd": "lenet5-seeds-svd", "curve-lenet5-caffe-units": "lenet5-caffe-units",
+                             "curve-lenet5-caffe-200": "lenet5-caffe-200", "curve-lenet-300-100-200": "lenet-300-100-200",
+                             "lenet5-caffe-units-bits": "lenet5-caffe-units"}
+
+
+@pytest.mark.parametrize("name, record", ON_A_RECORDS_PRUNED_MODEL.items())
+def test_curve_points_reuse_their_records_pruned_model_and_train_no_other(name, record):
+    records = EXPERIMENTS / "records"
+    curve, base = load_sweep(records / f"{name}.toml"), load_sweep(records / f"{record}.toml")
+    seed0 = [c for c in base.configs if c.seed == 0]
+    pruned = {stage_dir(c, "runs", "pruned") for c in curve.configs}
+    assert pruned == {stage_dir(seed0[0], "runs", "pruned")}
+    quantized = [stage_dir(c, "runs", "quantized") for c in curve.configs]
+    assert len(set(quantized)) == len(quantized)  # every point is a file of its own
+    if name.startswith("curve-"):  # the first point is the record's own file
+        assert quantized[0] == stage_dir(seed0[0], "runs", "quantized")
