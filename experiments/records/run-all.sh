@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${RUNS_DIR:-runs}"
 
-for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5-caffe-200 lenet-300-100-200 lenet5-caffe-units lenet5-caffe-units-bits lenet5-svd}; do
+for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5-caffe-200 lenet-300-100-200 lenet5-caffe-units lenet5-caffe-units-bits lenet5-caffe-200-bits lenet5-svd}; do
     out="results/records-$model"
     mkdir -p "$out"
     start=$(date +%s)
@@ -39,7 +39,7 @@ done
 python3 experiments/records/summarize.py results/records-lenet5-caffe results/records-lenet-300-100 \
     results/records-lenet5 results/records-lenet5-caffe-60k results/records-lenet5-caffe-200 \
     results/records-lenet-300-100-200 results/records-lenet5-caffe-units results/records-lenet5-caffe-units-bits \
-    results/records-lenet5-svd > results/records.md
+    results/records-lenet5-caffe-200-bits results/records-lenet5-svd > results/records.md
 # the accuracy-vs-size curves: more points per method (coarser codebooks on each round-two record's
 # pruned model, Deep Compression at three sparsities), then one report over them and the per-layer
 # widths

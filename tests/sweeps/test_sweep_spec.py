@@ -156,9 +156,11 @@ def test_every_shipped_sweep_file_expands_into_valid_runs(path):
 
 
 # round-two curve and per-layer-width sweeps -> the record sweep whose pruned model they quantize anew
-ON_A_RECORDS_PRUNED_MODEL = {"curve-lenet5-svd": "lenet5-seeds-svd", "curve-lenet5-caffe-units": "lenet5-caffe-units",
-                             "curve-lenet5-caffe-200": "lenet5-caffe-200", "curve-lenet-300-100-200": "lenet-300-100-200",
-                             "lenet5-caffe-units-bits": "lenet5-caffe-units"}
+ON_A_RECORDS_PRUNED_MODEL = {
+    "curve-lenet5-svd": "lenet5-seeds-svd", "curve-lenet5-caffe-units": "lenet5-caffe-units",
+    "curve-lenet5-caffe-200": "lenet5-caffe-200", "curve-lenet-300-100-200": "lenet-300-100-200",
+    "lenet5-caffe-units-bits": "lenet5-caffe-units", "lenet5-caffe-200-bits": "lenet5-caffe-200",
+}
 
 
 @pytest.mark.parametrize("name, record", ON_A_RECORDS_PRUNED_MODEL.items())
