@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs="${RUNS_DIR:-runs}"
 
-for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5-caffe-200 lenet-300-100-200 lenet5-caffe-units lenet5-caffe-units-bits lenet5-caffe-200-bits lenet5-svd}; do
+for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5-caffe-200 lenet-300-100-200 lenet5-caffe-units lenet5-caffe-units-control lenet5-caffe-units-bits lenet5-caffe-200-bits lenet5-svd}; do
     out="results/records-$model"
     mkdir -p "$out"
     start=$(date +%s)
@@ -16,7 +16,7 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5
         lenet5) spec="lenet5-seeds --threads 1" ;;  # three seeds
         lenet5-caffe-60k) spec="lenet5-caffe-60k --threads 2 --jobs 1" ;;  # the recipe on all 60,000 images
         lenet5-svd) spec="lenet5-seeds-svd --threads 1 --jobs 1" ;;  # round two: Sparse VD, five seeds
-        *-200|*-units) spec="$model --threads 1 --jobs 1" ;;  # round two: one run each (200 epochs: hours)
+        *-200|*-units|*-control) spec="$model --threads 1 --jobs 1" ;;  # round two: one run each (200 epochs: hours)
         *-bits) spec="$model --threads 1 --jobs 1" ;;  # round two: per-layer code widths on a record's pruned model
         *) spec="" ;;
     esac
@@ -25,8 +25,10 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5
         command="prunelab sweep experiments/records/${spec%% *}.toml --runs-dir $runs ${spec#* }"
         $command | tee "$out/output.txt"
         sweep="$runs/sweeps/${spec%% *}"
-        for run in $(python3 -c "import json, sys; print(' '.join(json.load(open(sys.argv[1]))['runs']))" "$sweep/sweep.json"); do
-            experiments/records/keep.sh "$sweep/$run" "$out/$(basename "$run")"
+        runs_of=$(python3 -c "import json, sys; print(' '.join(json.load(open(sys.argv[1]))['runs']))" "$sweep/sweep.json")
+        for run in $runs_of; do  # a sweep of one run is kept in $out itself, several one folder each
+            if [ "$(echo $runs_of | wc -w)" -eq 1 ]; then dest="$out"; else dest="$out/$(basename "$run")"; fi
+            experiments/records/keep.sh "$sweep/$run" "$dest"
         done
     else
         command="prunelab run --config experiments/records/$model.toml --runs-dir $runs"
@@ -38,12 +40,13 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5
 done
 python3 experiments/records/summarize.py results/records-lenet5-caffe results/records-lenet-300-100 \
     results/records-lenet5 results/records-lenet5-caffe-60k results/records-lenet5-caffe-200 \
-    results/records-lenet-300-100-200 results/records-lenet5-caffe-units results/records-lenet5-caffe-units-bits \
+    results/records-lenet-300-100-200 results/records-lenet5-caffe-units results/records-lenet5-caffe-units-control \
+    results/records-lenet5-caffe-units-bits \
     results/records-lenet5-caffe-200-bits results/records-lenet5-svd > results/records.md
 # the accuracy-vs-size curves: more points per method (coarser codebooks on each round-two record's
-# pruned model, Deep Compression at three sparsities), then one report over them and the per-layer
-# widths
+# pruned model, Deep Compression at three sparsities), then one report over them (the per-layer
+# widths are in results/records.md, not the figure)
 for sweep in experiments/records/curve-*.toml; do
     prunelab sweep "$sweep" --runs-dir "$runs" --threads 1
 done
-prunelab report "$runs"/sweeps/curve-* "$runs"/sweeps/*-bits --output docs/records
+prunelab report "$runs"/sweeps/curve-* --output docs/records
