@@ -26,8 +26,9 @@ for model in ${MODELS:-lenet5-caffe lenet-300-100 lenet5 lenet5-caffe-60k lenet5
         $command | tee "$out/output.txt"
         sweep="$runs/sweeps/${spec%% *}"
         runs_of=$(python3 -c "import json, sys; print(' '.join(json.load(open(sys.argv[1]))['runs']))" "$sweep/sweep.json")
+        count=$(echo $runs_of | wc -w)
         for run in $runs_of; do  # a sweep of one run is kept in $out itself, several one folder each
-            if [ "$(echo $runs_of | wc -w)" -eq 1 ]; then dest="$out"; else dest="$out/$(basename "$run")"; fi
+            if [ "$count" -eq 1 ]; then dest="$out"; else dest="$out/$(basename "$run")"; fi
             experiments/records/keep.sh "$sweep/$run" "$dest"
         done
     else
