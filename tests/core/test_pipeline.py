@@ -62,22 +62,28 @@ def test_runs_that_differ_only_in_pruning_share_the_dense_model(mnist, tmp_path)
     assert len([p for p in (tmp_path / "stages").glob("dense-*") if p.is_dir()]) == 1
 
 
-@pytest.mark.parametrize("stop_after", [1, 2, 3])
-def test_an_interrupted_run_resumes_and_ends_identical(mnist, tmp_path, monkeypatch, stop_after):
-    reference = pipeline.execute(tiny_config(), tmp_path / "ref", log=lambda m: None)
-    calls = {"n": 0}
-    real = stages.train_epoch
+def interrupt_after(monkeypatch, module, after: int, run) -> None:
+    """Call `run()` with `module.train_epoch` raising KeyboardInterrupt, as Ctrl-C would, on its call
+    after the first `after`; the real train_epoch is back afterwards."""
+    real, calls = module.train_epoch, {"n": 0}
 
     def dies_midway(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] > stop_after:
+        if calls["n"] > after:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stages, "train_epoch", dies_midway)
+    monkeypatch.setattr(module, "train_epoch", dies_midway)
     with pytest.raises(KeyboardInterrupt):
-        pipeline.execute(tiny_config(), tmp_path / "cut", log=lambda m: None)
-    monkeypatch.setattr(stages, "train_epoch", real)
+        run()
+    monkeypatch.setattr(module, "train_epoch", real)
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 3])
+def test_an_interrupted_run_resumes_and_ends_identical(mnist, tmp_path, monkeypatch, stop_after):
+    reference = pipeline.execute(tiny_config(), tmp_path / "ref", log=lambda m: None)
+    interrupt_after(monkeypatch, stages, stop_after,
+                    lambda: pipeline.execute(tiny_config(), tmp_path / "cut", log=lambda m: None))
     resumed = pipeline.execute(tiny_config(), tmp_path / "cut", log=lambda m: None)
     for stage in ("dense", "pruned"):
         assert without_time(metrics(Path(resumed["run_dir"]), stage)) == \
@@ -200,18 +206,8 @@ def test_interrupted_masked_retraining_resumes_to_the_same_file(mnist, tmp_path,
 
     config = tiny_config(**{"quantize.retrain_epochs": 2, "quantize.retrain_lr": 0.01, "quantize.epochs": 0})
     reference = pipeline.execute(config, tmp_path / "ref", log=lambda m: None)
-    real, calls = quantize_stage.train_epoch, {"n": 0}
-
-    def dies_after_one(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(quantize_stage, "train_epoch", dies_after_one)
-    with pytest.raises(KeyboardInterrupt):
-        pipeline.execute(config, tmp_path / "cut", log=lambda m: None)
-    monkeypatch.setattr(quantize_stage, "train_epoch", real)
+    interrupt_after(monkeypatch, quantize_stage, 1,
+                    lambda: pipeline.execute(config, tmp_path / "cut", log=lambda m: None))
     messages = []
     resumed = pipeline.execute(config, tmp_path / "cut", log=messages.append)
     assert any("masked retraining): resuming after epoch 1 of " in m for m in messages)

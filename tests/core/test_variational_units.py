@@ -19,7 +19,7 @@ from prunelab.pruning import variational_units as vu
 from prunelab.pruning.mask import Mask
 from prunelab.runs import pipeline, svd_stage
 from prunelab.runs.validate import validate
-from .test_pipeline import metrics, tiny_config, without_time
+from .test_pipeline import interrupt_after, metrics, tiny_config, without_time
 
 
 def unit_layers(model):
@@ -197,18 +197,8 @@ UNITS = {"model": "lenet5-caffe", "prune.method": "svd-units", "prune.epochs": 2
 def test_an_interrupted_run_resumes_to_the_same_model_and_mask(mnist, tmp_path, monkeypatch):
     config = tiny_config(**UNITS)
     reference = pipeline.execute(config, tmp_path / "ref", log=lambda m: None, stop="pruned")
-    real, calls = svd_stage.train_epoch, {"n": 0}
-
-    def dies_after_one(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(svd_stage, "train_epoch", dies_after_one)
-    with pytest.raises(KeyboardInterrupt):
-        pipeline.execute(config, tmp_path / "cut", log=lambda m: None, stop="pruned")
-    monkeypatch.setattr(svd_stage, "train_epoch", real)
+    interrupt_after(monkeypatch, svd_stage, 1,
+                    lambda: pipeline.execute(config, tmp_path / "cut", log=lambda m: None, stop="pruned"))
     torch.manual_seed(12345)  # the global generator's state is not what it was: the noise must not care
     messages = []
     resumed = pipeline.execute(config, tmp_path / "cut", log=messages.append, stop="pruned")
