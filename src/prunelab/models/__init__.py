@@ -8,13 +8,14 @@ import sys
 from torch import nn
 
 from prunelab.errors import PrunelabError
-from prunelab.models.lenet import LeNet5, LeNet5Caffe, LeNet5_1998, LeNet300100
+from prunelab.models.lenet import LeNet5, LeNet5Caffe, LeNet5_1998, LeNet300100, McuCNN
 
 REGISTRY = {
     "lenet5": LeNet5,
     "lenet5-1998": LeNet5_1998,
     "lenet5-caffe": LeNet5Caffe,
     "lenet-300-100": LeNet300100,
+    "mcu-cnn": McuCNN,
 }
 
 
