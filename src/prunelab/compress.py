@@ -77,18 +77,28 @@ def encode_layer(name: str, weight: np.ndarray, bias: np.ndarray, code_bits: int
                       bias_bits=16 if is_half_exact(bias) else 32)
 
 
-def recompress(compressed: CompressedModel, index_bits: int | None = None) -> CompressedModel:
+def recompress(compressed: CompressedModel, index_bits: int | None = None, model_name: str | None = None) -> CompressedModel:
     """A file of any version as a compact one (decode, compact, encode), keeping each layer's code
-    width and, unless ``index_bits`` is given, its index width. A compact file comes back as it is."""
+    width and, unless ``index_bits`` is given, its index width. A compact file comes back as it is.
+    ``model_name``: see ``architecture``."""
     widths = {layer.name: layer.index_bits for layer in compressed.layers} if index_bits is None else index_bits
     code_bits = {layer.name: layer.codebook.bits for layer in compressed.layers}
-    return pack_compact(unpack_model(compressed), compressed.model, code_bits, widths, compressed.metadata,
-                        file_input_shape(compressed))
+    return pack_compact(unpack_model(compressed, model_name), compressed.model, code_bits, widths,
+                        compressed.metadata, file_input_shape(compressed))
 
 
-def unpack_model(compressed: CompressedModel) -> torch.nn.Module:
-    """Build the architecture the file names and load the decoded weights into it."""
-    return load_into(compressed, models.build(compressed.model)).eval()
+def architecture(compressed: CompressedModel, model_name: str | None = None) -> torch.nn.Module:
+    """A fresh module for the file's weights: the model the user named (``model_name``, from the
+    command line or Python: it may be MODULE:FACTORY), else the built-in model the file names. A
+    name read from the file is never imported (``models.build_builtin``)."""
+    if model_name is not None:
+        return models.build(model_name)
+    return models.build_builtin(compressed.model)
+
+
+def unpack_model(compressed: CompressedModel, model_name: str | None = None) -> torch.nn.Module:
+    """Build the architecture (``architecture``) and load the decoded weights into it."""
+    return load_into(compressed, architecture(compressed, model_name)).eval()
 
 
 def load_into(compressed: CompressedModel, model: torch.nn.Module) -> torch.nn.Module:
@@ -97,6 +107,7 @@ def load_into(compressed: CompressedModel, model: torch.nn.Module) -> torch.nn.M
     dropped units get zero weights and biases (they output zero, and nothing reads them)."""
     params = dict(model.named_parameters())
     check_layer_order(compressed, params)
+    check_declared_shapes(compressed, params, type(model).__name__)
     arrays = {}
 
     def give(name: str, array) -> None:
@@ -113,18 +124,36 @@ def load_into(compressed: CompressedModel, model: torch.nn.Module) -> torch.nn.M
     for name, array in arrays.items():
         if name not in params:
             raise PrunelabError(f"the file has '{name}', which the {type(model).__name__} has not "
-                                f"(file made from {compressed.model})")
+                                f"(file made from {_shown(compressed.model)})")
         if tuple(params[name].shape) != tuple(array.shape):
             raise PrunelabError(f"the file's '{name}' has shape {tuple(array.shape)}, the model's "
                                 f"{tuple(params[name].shape)}")
     missing = sorted(set(params) - set(arrays))
     if missing:
-        raise PrunelabError(f"the file (from {compressed.model}) lacks {', '.join(missing)} of the "
+        raise PrunelabError(f"the file (from {_shown(compressed.model)}) lacks {', '.join(missing)} of the "
                             f"{type(model).__name__}")
     with torch.no_grad():
         for name, array in arrays.items():
             params[name].copy_(torch.from_numpy(np.array(array, dtype=np.float32)))
     return model
+
+
+def check_declared_shapes(compressed: CompressedModel, params: dict, architecture_name: str) -> None:
+    """Every layer's declared original shape against the model, before any layer is unpacked: a file
+    may declare shapes far larger than its bytes (a sparse layer's size is bounded only by fillers),
+    and unpacking allocates the full shape."""
+    for layer in compressed.layers:
+        declared, weight = compressed.original_shape(layer.name), params.get(f"{layer.name}.weight")
+        if weight is None:
+            raise PrunelabError(f"the file has '{layer.name}.weight', which the {architecture_name} has not "
+                                f"(file made from {_shown(compressed.model)})")
+        if tuple(weight.shape) != tuple(declared):
+            raise PrunelabError(f"the file's '{layer.name}.weight' has shape {tuple(declared)}, the model's "
+                                f"{tuple(weight.shape)}")
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def original_layers(compressed: CompressedModel) -> dict:
@@ -139,18 +168,21 @@ def original_layers(compressed: CompressedModel) -> dict:
     return layers
 
 
-def compact_graph(compressed: CompressedModel) -> g.Graph:
+def compact_graph(compressed: CompressedModel, model_name: str | None = None) -> g.Graph:
     """The compact model as a ``Graph``: a compact file's layers as stored (a Dense reads only the
-    inputs some weight uses), an older file's compacted on the way."""
+    inputs some weight uses), an older file's compacted on the way. ``model_name``: see ``architecture``."""
     if not compressed.is_compact:
-        return compact(g.trace(unpack_model(compressed), file_input_shape(compressed))).graph
-    skeleton = g.trace(models.build(compressed.model), file_input_shape(compressed))
+        return compact(g.trace(unpack_model(compressed, model_name), file_input_shape(compressed))).graph
+    skeleton = g.trace(architecture(compressed, model_name), file_input_shape(compressed))
     if [op.name for op in skeleton.layers()] != [layer.name for layer in compressed.layers]:
-        raise PrunelabError(f"the file's layers are not those of {compressed.model}")
+        raise PrunelabError(f"the file's layers are not those of {_shown(compressed.model)}")
     ops = []
     for op in skeleton.ops:
         if isinstance(op, g.WEIGHTED):
             layer = compressed.layer(op.name)
+            if compressed.original_shape(op.name) != tuple(op.weight.shape):  # before unpacking it
+                raise PrunelabError(f"the file's '{op.name}.weight' has shape {compressed.original_shape(op.name)}, "
+                                    f"the model's {tuple(op.weight.shape)}")
             op = replace(op, weight=layer.unpack(), bias=np.array(layer.bias, np.float32))
             op = _read_only_used_inputs(op) if isinstance(op, g.Dense) else op
         ops.append(op)
@@ -169,18 +201,19 @@ def _read_only_used_inputs(op: g.Dense) -> g.Dense:
     return replace(op, weight=np.ascontiguousarray(op.weight[:, read]), inputs=np.flatnonzero(read))
 
 
-def compaction(compressed: CompressedModel) -> Compaction:
+def compaction(compressed: CompressedModel, model_name: str | None = None) -> Compaction:
     """The compact graph with the original units each layer keeps and the original architecture."""
     if not compressed.is_compact:
-        return compact(g.trace(unpack_model(compressed), file_input_shape(compressed)))
+        return compact(g.trace(unpack_model(compressed, model_name), file_input_shape(compressed)))
     kept = {name: entry.units for name, entry in compressed.kept.items()}
     original = "-".join(str(entry.shape[0]) for entry in compressed.kept.values())
-    return Compaction(compact_graph(compressed), kept, original)
+    return Compaction(compact_graph(compressed, model_name), kept, original)
 
 
-def compaction_summary(compressed: CompressedModel) -> dict:
+def compaction_summary(compressed: CompressedModel, model_name: str | None = None) -> dict:
     """Architecture before and after compaction and the MACs per image of each (``Compaction.summary``)."""
-    return compaction(compressed).summary(g.trace(unpack_model(compressed), file_input_shape(compressed)))
+    original = g.trace(unpack_model(compressed, model_name), file_input_shape(compressed))
+    return compaction(compressed, model_name).summary(original)
 
 
 def check_layer_order(compressed: CompressedModel, params: dict) -> None:

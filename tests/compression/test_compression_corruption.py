@@ -125,7 +125,7 @@ def with_payload(number, payload):
         (forged_layer(1, weight_count=401), PAYLOADS, "corrupt"),
         (forged_layer(1, index_count=10**12), PAYLOADS, "cannot hold"),
         (forged_layer(1, index_count=412), PAYLOADS, "corrupt"),
-        (forged_layer(1, shape=[2**31, 2**31]), PAYLOADS, "end before"),  # no giant allocation
+        (forged_layer(1, shape=[2**31, 2**31]), PAYLOADS, "more than 16,777,216 weights"),  # no giant allocation
         (forged_layer(1, shape=[50, 79]), PAYLOADS, "past the end|end before"),
         (forged_layer(1, centroids=31), PAYLOADS, "fields imply"),
         (forged_layer(1, code_bits=4), PAYLOADS, "not an integer in range"),

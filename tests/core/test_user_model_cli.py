@@ -50,11 +50,15 @@ def test_a_user_model_on_an_npz_runs_every_stage_and_exports_c(user_project, cap
     assert f"compressed file: {run / 'quantized' / 'model.plc'}" in out
     compressed = CompressedModel.read(run / "quantized" / "model.plc")
     assert compressed.model == "user_nets:small_cnn" and compressed.metadata["input_shape"] == [3, 12, 12]
-    assert main(["export", str(run / "quantized" / "model.plc"), "--format", "c", "--output", "c"]) == 0
+    # the file names user code, which a file may not import: the user names it on the command line
+    assert main(["export", str(run / "quantized" / "model.plc"), "--format", "c", "--output", "c"]) == 2
+    assert "which is not built in" in capsys.readouterr().err
+    assert main(["export", str(run / "quantized" / "model.plc"), "--model", "user_nets:small_cnn",
+                 "--format", "c", "--output", "c"]) == 0
     assert "input [3, 12, 12]" in (user_project / "c" / "user_nets_small_cnn.h").read_text()
     capsys.readouterr()
     assert main(["export", str(run), "--format", "onnx", "--output", "m.onnx"]) == 0  # the run's input shape
-    assert main(["evaluate", str(run / "quantized" / "model.plc"), "--json"]) == 0
+    assert main(["evaluate", str(run / "quantized" / "model.plc"), "--model", "user_nets:small_cnn", "--json"]) == 0
     out = capsys.readouterr().out
     scored = json.loads(out[out.index("{"):])
     assert scored["test_accuracy"] == summary["compressed"]["test_accuracy"]

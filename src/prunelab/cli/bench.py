@@ -2,6 +2,7 @@
 
 import json
 
+from prunelab.cli.settings import MODEL_HELP
 from prunelab.errors import PrunelabError
 
 # Interleaved medians on a shared machine move by a few percent between runs: within 5% is a tie.
@@ -12,7 +13,7 @@ ENGINES = ("onnxruntime", "onnxruntime-compact", "c-float", "c-codebook")
 def register_bench(parser):
     parser.add_argument("source", help="a run directory, a .pt state_dict or a compressed model file")
     parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
-    parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--input-shape", help="C,H,W (or F) of one input, for a .pt of your own model "
                                               "(default: what the file or run records, else 1,28,28)")
     parser.add_argument("--batch-sizes", default="1,64,1000", help="comma-separated (default 1,64,1000)")

@@ -10,7 +10,7 @@ from prunelab.cli.bench import register_bench
 from prunelab.cli.report import register_report
 from prunelab.cli.sweep import register_sweep
 from prunelab.cli.sensitivity import register_sensitivity
-from prunelab.cli.settings import add_arguments, build_config
+from prunelab.cli.settings import MODEL_HELP, add_arguments, build_config
 from prunelab.errors import PrunelabError
 
 
@@ -106,7 +106,7 @@ def print_accuracy(summary):
 def register_evaluate(parser):
     parser.add_argument("source", help="a run directory, a compressed file, or a .pt state_dict")
     parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
-    parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--dataset", help="override the dataset (default: the run's, else mnist)")
     parser.add_argument("--data-dir", help="a folder holding the four official IDX files")
     parser.add_argument("--engine", default="torch", choices=("torch", "c"),
@@ -170,7 +170,7 @@ def register_export(parser):
     parser.add_argument("--batch", type=int, default=1,
                         help="c: images per pass (static buffers grow with it; 1 for a microcontroller)")
     parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
-    parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--input-shape", help="C,H,W (or F) of one input, for a .pt of your own model "
                                               "(default: what the file or run records, else 1,28,28)")
     parser.set_defaults(handler=export)
@@ -198,7 +198,7 @@ def register_compress(parser):
     parser.add_argument("source", help="a run directory (its quantized stage, else its pruned model), a .pt, "
                                        "or a compressed file of any format version (rewritten as version 3)")
     parser.add_argument("--output", required=True, help="compressed file to write")
-    parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--conv-bits", type=int, help="code width of convolutions (default 8; a compressed "
                                                       "file or quantized stage keeps its own)")
     parser.add_argument("--fc-bits", type=int, help="code width of fully connected layers (default 5)")
@@ -227,7 +227,10 @@ def compress(args):
         path = verified_file(ready.parent, ready.name) if ready.is_file() else source
         existing = CompressedModel.read(path)
         refuse_other_code_widths(existing, args.conv_bits, args.fc_bits, path)
-        compressed = recompress(existing, args.index_bits)
+        from prunelab.runs.config import load_toml
+
+        own = load_toml(source / "config.toml").model if ready.is_file() else args.model  # the run's, or the user's
+        compressed = recompress(existing, args.index_bits, own)
     else:  # k-means without fine-tuning on the pruned weights
         from prunelab.cli.sources import load_source, source_input_shape
 
@@ -257,6 +260,7 @@ def refuse_other_code_widths(compressed, conv_bits, fc_bits, origin) -> None:
 
 def register_decompress(parser):
     parser.add_argument("file", help="a compressed model file")
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--output", help="also write the decoded weights as a .pt state_dict")
     parser.set_defaults(handler=decompress)
 
@@ -269,7 +273,7 @@ def decompress(args):
     compressed = CompressedModel.read(args.file)  # first: it refuses a FIFO or a device, which open() would not
     with open(args.file, "rb") as handle:
         version = int.from_bytes(handle.read(10)[8:10], "little")
-    model = unpack_model(compressed)
+    model = unpack_model(compressed, args.model)
     floats = sorted({bits for layer in compressed.layers for bits in (layer.float_bits, layer.bias_bits)},
                     reverse=True) or [32]
     print(f"{args.file}: format version {version}, {compressed.model}, metadata {json.dumps(compressed.metadata)}, "
@@ -277,7 +281,7 @@ def decompress(args):
     print(format_storage(storage_table(compressed)))
     size = os.path.getsize(args.file)
     print(f"file {size:,} bytes: " + ", ".join(f"{name} {n:,}" for name, n in file_parts(compressed, size).items()))
-    print(format_compaction(compaction_summary(compressed)))
+    print(format_compaction(compaction_summary(compressed, args.model)))
     if args.output:
         write_model(model, "state_dict", args.output)
         print(f"wrote {args.output}")

@@ -5,13 +5,14 @@ import sys
 from pathlib import Path
 
 from prunelab import data
+from prunelab.cli.settings import MODEL_HELP
 from prunelab.errors import PrunelabError
 from prunelab.runs.config import load_toml
 
 
 def register_sensitivity(parser):
     parser.add_argument("source", help="a run directory (its dense model) or a .pt with --model")
-    parser.add_argument("--model", help="architecture of a .pt file")
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--levels", help="sparsities to try per layer, separated by commas (default: "
                                          "pruning.sensitivity.DEFAULT_LEVELS, 0.5 to 0.99)")
     parser.add_argument("--tolerance", type=float, default=0.002, help="accuracy a layer may lose (fraction)")

@@ -5,6 +5,10 @@ from prunelab.errors import PrunelabError
 from prunelab.runs.config import RunConfig, load_toml, set_value
 from prunelab.runs.validate import validate
 
+# --model of the commands that open a model: a file never names code to import, so the user does
+MODEL_HELP = ("architecture of a .pt file, or of a compressed file made from your own model "
+              "(MODULE:FACTORY; a file's own name is used only when it is a built-in model)")
+
 # flag -> dotted setting
 SHORTCUTS = {
     "model": "model", "dataset": "data.dataset", "data_dir": "data.data_dir", "seed": "seed",

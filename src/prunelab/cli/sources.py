@@ -24,9 +24,13 @@ def load_source(source: str, stage: str = "pruned", model_name: str | None = Non
             raise PrunelabError(f"run {path} has no finished {stage} model; run it first")
         return build_with(config.model, checkpoint.load(weights), weights), config.model, config.data.dataset
     if path.is_file():
-        if is_compressed_file(path):
+        if is_compressed_file(path):  # the user's --model, if given, else only a built-in model the file names
             compressed = CompressedModel.read(path)
-            return unpack_model(compressed), compressed.model, compressed.metadata.get("dataset")
+            try:
+                model = unpack_model(compressed, model_name)
+            except PrunelabError as exc:
+                raise PrunelabError(f"{path}: {exc}") from None
+            return model, model_name or compressed.model, compressed.metadata.get("dataset")
         if path.suffix == ".pt":
             if not model_name:
                 raise PrunelabError("a .pt state_dict needs --model to say which architecture it is")

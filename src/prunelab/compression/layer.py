@@ -22,6 +22,11 @@ from prunelab.errors import PrunelabError
 
 MAX_DIMS = 8
 FLOAT_BITS = (16, 32)
+# The most weight positions a layer may declare: 16.8 M (64 MiB as float32), 16x LeNet-300-100
+# whole and far past the small models prunelab is for. A sparse layer's size is bounded by its
+# bits only through fillers (one bit can stand for 255 positions), so without a cap a 1.8 MB file
+# could make its reader allocate a 60,000 x 60,000 layer.
+MAX_POSITIONS = 1 << 24
 
 
 def is_half_exact(values: np.ndarray) -> bool:
@@ -181,7 +186,15 @@ def _check_shape(shape, name: str) -> tuple[int, ...]:
         raise PrunelabError(f"layer {name}: shape must have 1..{MAX_DIMS} dimensions")
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in shape):
         raise PrunelabError(f"layer {name}: shape must hold positive integers, got {list(shape)}")
+    check_positions(shape, f"layer {name}")
     return tuple(int(n) for n in shape)
+
+
+def check_positions(shape, what: str) -> None:
+    """Refuse a declared shape of more than ``MAX_POSITIONS`` weights (before anything is allocated)."""
+    if prod(int(n) for n in shape) > MAX_POSITIONS:
+        raise PrunelabError(f"{what}: shape {tuple(int(n) for n in shape)} declares more than {MAX_POSITIONS:,} "
+                            f"weights, past what a compressed file may hold")
 
 
 def _check_streams(layer: CompressedLayer) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prunelab.compression.layer import check_positions
 from prunelab.errors import PrunelabError
 
 MAX_DIMS = 8
@@ -34,6 +35,7 @@ class KeptUnits:
                 isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in shape):
             raise PrunelabError(f"an original layer shape must be 1..{MAX_DIMS} positive integers, got {shape!r}")
         object.__setattr__(self, "shape", tuple(int(n) for n in shape))
+        check_positions(self.shape, "an original layer")
         units = np.asarray(self.units)
         if units.ndim != 1 or units.dtype.kind not in "iu" or not units.size:
             raise PrunelabError("kept units must be a non-empty 1-D integer array")

@@ -1,5 +1,9 @@
 """Model registry: a plain dict from a name to a function that builds the model, and a user's own
-model named as ``package.module:factory`` (the factory is called with no arguments)."""
+model named as ``package.module:factory`` (the factory is called with no arguments).
+
+``build`` imports user code, so it takes only names the user gave (the command line, a settings file
+of theirs, Python). A name read from a model file goes through ``build_builtin``: a file is data, and
+opening one never imports or runs anything."""
 
 import importlib
 import os
@@ -26,6 +30,16 @@ def build(name: str):
     if name not in REGISTRY:
         raise PrunelabError(f"unknown model '{name}'; choose from {', '.join(REGISTRY)}")
     return REGISTRY[name]()
+
+
+def build_builtin(name: str, origin: str = "the file") -> nn.Module:
+    """A registry model for a name that came from a file; anything else is refused, never imported."""
+    if name in REGISTRY:
+        return REGISTRY[name]()
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    raise PrunelabError(f"{origin} was made from model '{shown}', which is not built in ({', '.join(REGISTRY)}); "
+                        f"a file never names code to run: give --model MODULE:FACTORY "
+                        f"(in Python, prunelab.load(path, model))")
 
 
 def build_factory(spec: str) -> nn.Module:

@@ -262,7 +262,7 @@ def final_test(config: RunConfig, run: Path, stop: str, device, splits) -> dict:
     results = {}
     for stage in STAGES[:STOPS.index(stop) + 1]:
         if stage == "quantized":
-            model = unpack_model(CompressedModel.read(record.verified_file(run / stage, FILE_NAME)))
+            model = unpack_model(CompressedModel.read(record.verified_file(run / stage, FILE_NAME)), config.model)
         else:
             model = stages.load_model(config, run / stage, "cpu")
         results[stage] = evaluate(model.to(device), images, labels)

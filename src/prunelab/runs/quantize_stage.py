@@ -71,7 +71,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
         metadata["input_shape"] = list(shape)
     compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata, shape)  # compact: format 3
     compressed.write(stage_dir / FILE_NAME)
-    from_file = evaluate(unpack_model(CompressedModel.read(stage_dir / FILE_NAME)).to(device),
+    from_file = evaluate(unpack_model(CompressedModel.read(stage_dir / FILE_NAME), config.model).to(device),
                          splits.test_images, splits.test_labels)
     if from_file["test_correct"] != in_memory["test_correct"]:
         raise PrunelabError(f"decoded file classifies {from_file['test_correct']} images correctly, "
@@ -80,7 +80,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     file_bytes = os.path.getsize(stage_dir / FILE_NAME)
     result = {**from_file, "before_finetuning": before, "retrained": retrained, "seconds": seconds, "file_bytes": file_bytes,
               "dense_bytes": dense_bytes, "ratio": dense_bytes / file_bytes, "table": storage_table(compressed),
-              "compaction": compaction_summary(compressed)}
+              "compaction": compaction_summary(compressed, config.model)}
     return finish(stage_dir, result, inputs=[dense_dir, pruned_dir])
 
 
