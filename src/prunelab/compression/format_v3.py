@@ -23,7 +23,7 @@ import numpy as np
 from prunelab.compression import header, length_tables
 from prunelab.compression.binary import Reader, text, varint
 from prunelab.compression.kmeans import Codebook
-from prunelab.compression.layer import MAX_DIMS, CompressedLayer
+from prunelab.compression.layer import MAX_DIMS, CompressedLayer, check_positions
 from prunelab.compression.units import KeptUnits, compact_shape
 from prunelab.errors import PrunelabError
 
@@ -97,6 +97,7 @@ def _read_layer(reader: Reader, previous: KeptUnits | None):
     if not 1 <= dims <= MAX_DIMS:
         raise PrunelabError(f"layer {name}: shape has {dims} dimensions")
     shape = tuple(reader.varint(f"layer {name} shape", 1) for _ in range(dims))
+    check_positions(shape, f"layer {name}")  # before the streams that might claim them are decoded
     flags, code_bits, index_bits, widths = reader.take(4)
     if flags & ~(SOME_DROPPED | CENTROIDS_HALF | BIAS_HALF):
         raise PrunelabError(f"layer {name}: unknown layer flags {flags:#04x}")
