@@ -90,6 +90,31 @@ class Engine:
         return int(self._classify(pixels.ctypes.data))
 
 
+class IntEngine:
+    """The integer C of an ``intplan.IntPlan`` compiled for this host; ``scores(pixels)`` gives the
+    int32 scores of (N, ...) uint8 pixels, one C call an image, as a microcontroller runs it."""
+
+    def __init__(self, plan, flags=PORTABLE, name: str = "model"):
+        from prunelab.deploy import cint
+
+        header, source = cint.generate(plan, name)
+        self.inputs, self.classes = plan.plan.inputs, plan.plan.outputs
+        self.path = build(name, header, source, tuple(flags))
+        self._library = ctypes.CDLL(str(self.path))
+        self._scores = getattr(self._library, f"{name}_scores_int")
+        self._scores.restype = None
+        self._scores.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
+    def scores(self, pixels: np.ndarray) -> np.ndarray:
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8).reshape(len(pixels), -1)
+        if pixels.shape[1] != self.inputs:
+            raise PrunelabError(f"the engine takes {self.inputs} bytes an image, not {pixels.shape[1]}")
+        out = np.empty((len(pixels), self.classes), np.int32)
+        for i in range(len(pixels)):
+            self._scores(pixels[i].ctypes.data, out[i].ctypes.data)
+        return out
+
+
 def build(name: str, header: str, source: str, flags: tuple[str, ...]) -> Path:
     """The shared library for this source and flags: from the cache when its checksum holds."""
     cc = compiler()

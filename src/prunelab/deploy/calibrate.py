@@ -1,0 +1,52 @@
+"""Activation ranges for the integer engine, measured on training images: for every stage but the
+last (``cplan``), the largest |value| of its output (after its activation and pooling) that the
+float compact model produces. ``intplan`` turns each into the stage's 8-bit output scale. They
+travel in the compressed file's metadata (``calibration``), so the integer export needs no data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from prunelab.deploy import graph as g
+from prunelab.deploy.module import to_module
+from prunelab.errors import PrunelabError
+
+KEY = "calibration"
+DEFAULT_IMAGES = 10_000
+
+
+def activation_ranges(graph: g.Graph, images: np.ndarray, chunk: int = 1000) -> dict[str, float]:
+    """Layer name -> the largest |output| of its stage over ``images`` (uint8, (N, *input_shape))."""
+    if not len(images):
+        raise PrunelabError("calibration needs at least one image")
+    module = to_module(graph)
+    weighted = [i for i, op in enumerate(graph.ops) if isinstance(op, g.WEIGHTED)]
+    ends = {nxt - 1: graph.ops[at].name for at, nxt in zip(weighted, weighted[1:])}  # op index -> stage's layer
+    ranges = dict.fromkeys(ends.values(), 0.0)
+    with torch.no_grad():
+        for start in range(0, len(images), chunk):
+            x = torch.from_numpy(np.asarray(images[start:start + chunk], np.float32) / 255.0)
+            x = x.reshape(len(x), *graph.input_shape)
+            for i, layer in enumerate(module):
+                x = layer(x)
+                if i in ends:
+                    ranges[ends[i]] = max(ranges[ends[i]], float(x.abs().max()))
+    return ranges
+
+
+def stored_ranges(metadata: dict) -> dict[str, float] | None:
+    """The ranges a file's metadata holds, checked, or None when it holds none."""
+    entry = metadata.get(KEY)
+    if entry is None:
+        return None
+    ranges = entry.get("ranges") if isinstance(entry, dict) else None
+    if not isinstance(ranges, dict) or not all(isinstance(k, str) and isinstance(v, (int, float)) and not
+                                               isinstance(v, bool) and 0 <= v < 1e30 for k, v in ranges.items()):
+        raise PrunelabError("the file's calibration is malformed (layer name -> range of 0 or more)")
+    return {k: float(v) for k, v in ranges.items()}
+
+
+def calibration_entry(ranges: dict, images: int, source: str) -> dict:
+    return {"ranges": ranges, "images": int(images), "source": source}
