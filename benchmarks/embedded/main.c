@@ -44,7 +44,7 @@ static uint32_t elapsed(uint32_t start, uint32_t end)
 static uint32_t __attribute__((noinline)) calibrate(uint32_t n)
 {
     const uint32_t start = SYST_CVR;
-    __asm volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) : : "cc");
+    __asm volatile(".syntax unified\n1: subs %0, %0, #1\n\tbne 1b" : "+l"(n) : : "cc");  /* Thumb-1 too (ARMv6-M) */
     return elapsed(start, SYST_CVR);
 }
 

@@ -47,12 +47,39 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 CC = "arm-none-eabi-gcc"
 QEMU = "qemu-system-arm"
-# C99 without contraction, as the host engine is built: a*b+c stays two roundings (no VFMA), so
-# the board runs the host engine's float32 operations in the same order.
-FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-std=c99",
-         "-ffp-contract=off", "-ffunction-sections", "-fdata-sections")
-LINK = ("--specs=rdimon.specs", f"-T{HERE / 'link.ld'}", "-Wl,--gc-sections")
-QEMU_ARGS = ("-M", "mps2-an386", "-nographic", "-semihosting", "-icount", "shift=0")
+COMMON = ("-std=c99", "-ffp-contract=off", "-ffunction-sections", "-fdata-sections")
+
+
+@dataclass(frozen=True)
+class Board:
+    """A QEMU machine and how to build for it. C99 without contraction, as the host engine is built:
+    a*b+c stays two roundings (no VFMA), so the board runs the host's float32 operations in order."""
+
+    core: str
+    flags: tuple
+    machine: str
+    link_script: str
+
+
+BOARDS = {
+    "m4": Board("Cortex-M4F", ("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", *COMMON),
+                "mps2-an386", "link.ld"),
+    # no FPU: float code runs through libgcc's soft-float routines, which count in its flash
+    "m0": Board("Cortex-M0", ("-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft", *COMMON), "microbit",
+                "link-microbit.ld"),
+}
+FLAGS = BOARDS["m4"].flags
+
+
+def link_flags(board: Board) -> tuple:
+    return ("--specs=rdimon.specs", f"-L{HERE}", f"-T{HERE / board.link_script}", "-Wl,--gc-sections")
+
+
+def qemu_args(board: Board) -> tuple:
+    return ("-M", board.machine, "-nographic", "-semihosting", "-icount", "shift=0")
+
+
+QEMU_ARGS = qemu_args(BOARDS["m4"])
 MODELS = {"lenet5-caffe": "results/records-lenet5-caffe/model.plc",
           "lenet-300-100": "results/records-lenet-300-100/model.plc",
           "main-job-lenet5": "results/main-job/model.plc"}
@@ -81,19 +108,36 @@ class Build:
     firmware_bytes: int  # the whole image in code memory (text + data), newlib and harness included
 
 
-def compile_objects(sources: dict, work: Path, opt: str, defines=()) -> dict:
-    """{object name: source path} -> {object name: object path}, each built with FLAGS and -<opt>."""
+def compile_objects(sources: dict, work: Path, opt: str, defines=(), board: Board = BOARDS["m4"]) -> dict:
+    """{object name: source path} -> {object name: object path}, each built with the board's flags and -<opt>."""
     objects = {}
     for name, source in sources.items():
         obj = work / f"{name}.o"
-        _check([CC, *FLAGS, f"-{opt}", *defines, "-c", str(source), "-o", str(obj)])
+        _check([CC, *board.flags, f"-{opt}", *defines, "-c", str(source), "-o", str(obj)])
         objects[name] = obj
     return objects
 
 
-def link(objects, elf: Path) -> Path:
-    _check([CC, *FLAGS, *LINK, *map(str, objects), "-lm", "-o", str(elf)])
+def link(objects, elf: Path, board: Board = BOARDS["m4"]) -> Path:
+    _check([CC, *board.flags, *link_flags(board), *map(str, objects), "-lm", "-o", str(elf)])
     return elf
+
+
+def helpers(model_obj: Path, elf: Path) -> list[str]:
+    """What the model's object leaves undefined (`nm -u`): the libc and libgcc routines it calls."""
+    return sorted(line.split()[-1] for line in _check(["arm-none-eabi-nm", "-u", str(model_obj)]).splitlines()
+                  if line.strip())
+
+
+def helper_bytes(names: list[str], elf: Path) -> int:
+    """Flash the linked image spends on ``names`` and what they call in turn, from the link map's
+    sizes (`nm -S`): the soft-float and division routines a float model pulls from libgcc."""
+    sizes = {}
+    for line in _check(["arm-none-eabi-nm", "-S", str(elf)]).splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "tT":
+            sizes[parts[3]] = int(parts[1], 16)
+    return sum(sizes.get(name, 0) for name in names)
 
 
 def size(path: Path) -> tuple[int, int, int]:
@@ -102,22 +146,23 @@ def size(path: Path) -> tuple[int, int, int]:
     return int(out[0]), int(out[1]), int(out[2])
 
 
-def firmware(model_sources: dict, classify: str, work: Path, opt: str, inputs: int = 784) -> tuple[Path, Path]:
+def firmware(model_sources: dict, classify: str, work: Path, opt: str, inputs: int = 784,
+             board: Board = BOARDS["m4"]) -> tuple[Path, Path]:
     """Build the benchmark image: startup + main (calling ``classify``) + the model's sources.
     Returns (elf, the model's main object) -- the first entry of ``model_sources`` is the model."""
     work.mkdir(parents=True, exist_ok=True)
     harness = compile_objects({"startup": HERE / "startup.c", "main": HERE / "main.c"}, work, opt,
-                              (f"-DCLASSIFY={classify}", f"-DINPUTS={inputs}"))
-    model = compile_objects(model_sources, work, opt)
-    elf = link([*harness.values(), *model.values()], work / "firmware.elf")
+                              (f"-DCLASSIFY={classify}", f"-DINPUTS={inputs}"), board)
+    model = compile_objects(model_sources, work, opt, board=board)
+    elf = link([*harness.values(), *model.values()], work / "firmware.elf", board)
     return elf, next(iter(model.values()))
 
 
-def run_board(elf: Path, images: np.ndarray, work: Path, timeout: float) -> dict:
+def run_board(elf: Path, images: np.ndarray, work: Path, timeout: float, board: Board = BOARDS["m4"]) -> dict:
     """Run ``elf`` under QEMU on ``images`` (N, inputs) uint8: classes, instructions per call, stack."""
     np.ascontiguousarray(images, dtype=np.uint8).tofile(work / "images.u8")
     (work / "results.bin").unlink(missing_ok=True)
-    out = _check([QEMU, *QEMU_ARGS, "-kernel", str(elf)], cwd=work, timeout=timeout)
+    out = _check([QEMU, *qemu_args(board), "-kernel", str(elf)], cwd=work, timeout=timeout)
     report = dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
     if int(report.get("images", -1)) != len(images):
         raise RuntimeError(f"the firmware read {report.get('images')} images, not {len(images)}:\n{out}")
@@ -128,9 +173,9 @@ def run_board(elf: Path, images: np.ndarray, work: Path, timeout: float) -> dict
             "stack_bytes": int(report["stack_bytes"]), "instructions_per_tick": per_tick}
 
 
-def traced_instructions(elf: Path, image: np.ndarray, classify: str, work: Path) -> int:
-    """Instructions of the timed call, counted one by one: with -singlestep every translation
-    block is one instruction and `-d exec,nochain` logs each one executed. Counts from the
+def traced_pcs(elf: Path, image: np.ndarray, classify: str, work: Path, board: Board = BOARDS["m4"]) -> list[int]:
+    """The address of every instruction of the timed call, in order: with -singlestep every
+    translation block is one instruction and `-d exec,nochain` logs each one executed. From the
     entry of ``classify`` on the second call (the first is inside the stack measurement) to the
     first instruction back in main."""
     symbols = {}
@@ -143,27 +188,39 @@ def traced_instructions(elf: Path, image: np.ndarray, classify: str, work: Path)
     fifo = work / "exec.fifo"
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo)
-    qemu = subprocess.Popen([QEMU, *QEMU_ARGS, "-singlestep", "-d", "exec,nochain", "-D", str(fifo),
+    qemu = subprocess.Popen([QEMU, *qemu_args(board), "-singlestep", "-d", "exec,nochain", "-D", str(fifo),
                              "-kernel", str(elf)], cwd=work, stdout=subprocess.DEVNULL)
-    counts, count, entries = [], None, 0
+    calls, pcs, entries = [], None, 0
     with open(fifo) as log:
         for line in log:
             if not line.startswith("Trace"):
                 continue
             pc = int(line.split("[", 1)[1].split("/")[1], 16)
-            if count is None:
+            if pcs is None:
                 if pc == entry:
                     entries += 1
-                    count = 0 if entries == 2 else None
-            if count is not None:
+                    pcs = [] if entries == 2 else None
+            if pcs is not None:
                 if main_start <= pc < main_start + main_size:
-                    counts.append(count)
-                    count = None
+                    calls.append(pcs)
+                    pcs = None
                 else:
-                    count += 1
+                    pcs.append(pc)
     qemu.wait()
     fifo.unlink()
-    return counts[0]
+    return calls[0]
+
+
+def traced_instructions(elf: Path, image: np.ndarray, classify: str, work: Path, board: Board = BOARDS["m4"]) -> int:
+    return len(traced_pcs(elf, image, classify, work, board))
+
+
+def traced_cycles(elf: Path, pcs: list[int], board_name: str) -> int:
+    """The cycle estimate of one traced call (cycles.py: the core's published timings)."""
+    import cycles
+
+    table = cycles.disassembly(_check(["arm-none-eabi-objdump", "-d", str(elf)]))
+    return cycles.estimate(pcs, table, cycles.TIMINGS[board_name])
 
 
 def measure(name: str, kind: str, opt: str, elf: Path, model_obj: Path, board: dict, host: np.ndarray,

@@ -1,8 +1,8 @@
-/* Vector table and reset handler for the Cortex-M4F of mps2-an386 (and any Cortex-M4F part).
+/* Vector table and reset handler for the Cortex-M4F of mps2-an386 and the Cortex-M0 of microbit.
  *
- * At reset the core loads the stack pointer from word 0 and jumps to word 1. The handler turns
- * on the FPU first (CPACR: full access to coprocessors 10 and 11; until then any floating-point
- * instruction faults), then copies .data from code memory into RAM, zeroes .bss, opens the
+ * At reset the core loads the stack pointer from word 0 and jumps to word 1. Built for a core
+ * with an FPU (hard-float ABI), the handler turns it on first (CPACR: full access to coprocessors
+ * 10 and 11; until then any floating-point instruction faults); an ARMv6-M core has none. It then copies .data from code memory into RAM, zeroes .bss, opens the
  * semihosting console (newlib's rdimon), runs the constructors and calls main. This file has no
  * floating-point code, so nothing here can run before the FPU is on. */
 
@@ -38,8 +38,10 @@ static void (*const vectors[16])(void) = {
 
 void Reset_Handler(void)
 {
+#if defined(__ARM_FP)
     CPACR |= 0xFu << 20;  /* CP10 and CP11: full access */
     __asm volatile("dsb\n\tisb" ::: "memory");
+#endif
     for (uint32_t *from = _data_load, *to = _data_start; to < _data_end;) *to++ = *from++;
     for (uint32_t *at = _bss_start; at < _bss_end;) *at++ = 0;
     initialise_monitor_handles();

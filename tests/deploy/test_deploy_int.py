@@ -38,10 +38,10 @@ def test_requantizer_is_the_nearest_multiplier_that_keeps_the_product_in_range()
     assert intplan.requantize(np.array([1, 2, -3, 1000, -1]), stage).tolist() == [1, 2, 0, 255, 0]
 
 
-def test_the_bound_is_the_worst_input_for_any_unit():
+def test_the_bound_covers_every_partial_sum_of_any_unit():
     weight = np.array([[3, -2, 0], [-1, -1, -1]])
-    assert intplan._bound(weight, np.array([10, 0]), (0, 255)) == max(10 + 3 * 255, 2 * 255 - 10, 3 * 255)
-    assert intplan._bound(weight, np.array([0, 0]), (-127, 127)) == 5 * 127
+    assert intplan._bound(weight, np.array([10, 0]), (0, 255)) == 10 + 5 * 255
+    assert intplan._bound(weight, np.array([0, -900]), (-127, 127)) == 900 + 3 * 127
 
 
 def test_normalisation_is_folded_into_the_first_bias_and_padding_reads_a_normalised_zero():
@@ -73,6 +73,16 @@ def test_the_reference_tracks_the_float_model():
     assert np.abs(got * scale - expected).max() <= 0.05 * np.abs(expected).max()
 
 
+def test_layers_get_the_smaller_layout_and_groups_share_one_multiply():
+    stage = int_chain(seed=5)[1].stages[-1]
+    chosen, pairs, groups = (cint._table(stage, layout) for layout in ("smaller", "pairs", "groups"))
+    assert chosen["bytes"] == min(pairs["bytes"], groups["bytes"])
+    weights = int(np.count_nonzero(stage.weight))
+    assert len(pairs["arrays"]["weight"][1]) == len(groups["arrays"]["gap"][1]) == weights
+    distinct = sum(len(np.unique(row[row != 0])) for row in stage.weight.reshape(len(stage.weight), -1))
+    assert len(groups["arrays"]["value"][1]) == distinct  # one multiply per distinct value of a row
+
+
 def test_source_has_no_float_no_division_and_no_heap():
     _, plan, _ = int_chain(padding=1)
     header, source = cint.generate(plan, "net")
@@ -84,15 +94,15 @@ def test_source_has_no_float_no_division_and_no_heap():
 
 @needs_cc
 @pytest.mark.parametrize("kwargs", [{}, {"padding": 1}, {"caffe": True}, {"channels": (1, 2), "hidden": 3}])
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_c_equals_the_reference_bit_for_bit_on_any_input(kwargs, seed, tmp_path, monkeypatch):
+@pytest.mark.parametrize("seed, layout", [(0, "smaller"), (1, "pairs"), (2, "groups")])
+def test_c_equals_the_reference_bit_for_bit_on_any_input(kwargs, seed, layout, tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNELAB_CACHE_DIR", str(tmp_path))
     _, plan, images = int_chain(seed=seed, **kwargs)
     extremes = np.stack([np.zeros((1, 12, 12)), np.full((1, 12, 12), 255), np.indices((12, 12)).sum(0)[None] % 2 * 255])
     pixels = np.concatenate([images[:60], extremes.astype(np.uint8)])
     expected = intref.scores(plan, pixels)
     assert np.abs(expected.astype(np.int64)).max() <= plan.stages[-1].bound  # worst cases stay within the bound
-    assert np.array_equal(IntEngine(plan).scores(pixels), expected)
+    assert np.array_equal(IntEngine(plan, layout=layout).scores(pixels), expected)
 
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")

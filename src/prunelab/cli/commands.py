@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prunelab import data
 from prunelab.cli.bench import register_bench
+from prunelab.cli.integer import ARITHMETICS, DEFAULT_ARITHMETIC, register_calibrate
 from prunelab.cli.report import register_report
 from prunelab.cli.sweep import register_sweep
 from prunelab.cli.sensitivity import register_sensitivity
@@ -109,9 +110,11 @@ def register_evaluate(parser):
     parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--dataset", help="override the dataset (default: the run's, else mnist)")
     parser.add_argument("--data-dir", help="a folder holding the four official IDX files")
-    parser.add_argument("--engine", default="torch", choices=("torch", "c"),
+    parser.add_argument("--engine", default="torch", choices=("torch", "c", "reference"),
                         help="torch: PyTorch on the decoded model; c: the compact model's C export, built "
-                             "with the system C compiler")
+                             "with the system C compiler; reference: the integer engine in Python (int8)")
+    parser.add_argument("--arithmetic", choices=ARITHMETICS,
+                        help="c: float (default) or int8, the integer engine of a calibrated file")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=evaluate)
 
@@ -122,7 +125,15 @@ def evaluate(args):
     from prunelab.cli.sources import load_source
     from prunelab.training.loop import evaluate as run_evaluation
 
-    if args.source.endswith(".onnx"):  # an export, run under onnxruntime
+    integer = args.arithmetic == "int8" or args.engine == "reference"
+    if integer and args.engine == "torch" or args.arithmetic == "float" and args.engine != "c":
+        raise PrunelabError("--arithmetic goes with --engine c (float or int8); --engine reference is int8")
+    if integer:
+        from prunelab.cli.integer import evaluate_int
+
+        result = evaluate_int(args)
+        name, dataset, count = result.pop("model"), result.pop("dataset"), result["test_correct"] + result["test_errors"]
+    elif args.source.endswith(".onnx"):  # an export, run under onnxruntime
         from pathlib import Path
 
         from prunelab.export import onnx_accuracy
@@ -150,12 +161,15 @@ def evaluate(args):
         dataset = args.dataset or dataset or "mnist"
         splits = data.load(dataset, data_dir=args.data_dir)
         result = run_evaluation(model, torch.from_numpy(splits.test_images), torch.from_numpy(splits.test_labels))
+    if not integer:
+        count = len(splits.test_images)
     result.update(model=name, dataset=dataset)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(f"{name} on {dataset} test: accuracy {100 * result['test_accuracy']:.2f}% "
-              f"({result['test_errors']} errors of {len(splits.test_images)})")
+              f"({result['test_errors']} errors of {count})" + (f", {result['engine']} engine, scores SHA-256 "
+                                                                  f"{result['scores_sha256'][:16]}" if integer else ""))
 
 
 def register_export(parser):
@@ -164,6 +178,9 @@ def register_export(parser):
     parser.add_argument("--output", required=True, help="file to write (for c: a folder for <name>.h and <name>.c)")
     parser.add_argument("--compact", action="store_true",
                         help="onnx: export the compact model (dead units dropped), a smaller dense graph")
+    parser.add_argument("--arithmetic", choices=ARITHMETICS,
+                        help=f"c: float (default: needs an FPU; PyTorch's classes on every file) or int8 (integer-only "
+                             f"C for parts without an FPU; needs a calibrated file, see `prunelab calibrate`)")
     parser.add_argument("--weights", choices=("float", "codebook"),
                         help="c: weight storage, float (fastest) or codebook (smallest, the default)")
     parser.add_argument("--name", help="c: the C name prefix and file names (default: the model's name)")
@@ -180,7 +197,13 @@ def export(args):
     from prunelab import export as exporter
     from prunelab.cli import deploy
 
+    if args.arithmetic is not None and args.format != "c":
+        raise PrunelabError("--arithmetic applies to --format c")
     if args.format == "c":
+        if (args.arithmetic or DEFAULT_ARITHMETIC) == "int8":
+            from prunelab.cli.integer import export_int
+
+            return export_int(args, deploy.c_name)
         return deploy.export_c(args)
     if args.compact:
         if args.format != "onnx":
@@ -296,6 +319,7 @@ COMMANDS = {
     "export": (register_export, "export a model with pruning made permanent (ONNX or state_dict)"),
     "compress": (register_compress, "write a run's model (or rewrite an older file) as a compact Deep Compression file"),
     "decompress": (register_decompress, "check and decode a compressed file (optionally to a state_dict)"),
+    "calibrate": (register_calibrate, "measure activation ranges on training images for the integer engine"),
     "sensitivity": (register_sensitivity, "scan each layer's sensitivity to pruning on the validation split"),
     "sweep": (register_sweep, "run a grid of settings as runs, in parallel; collect results into CSV and SQLite"),
     "report": (register_report, "report.md and figures from runs on disk (read-only)"),

@@ -20,6 +20,12 @@ def compact_source(source: str, stage: str = "pruned", model_name: str | None = 
     return compact(graph), graph, name, dataset
 
 
+def c_name(model: str, given: str | None = None) -> str:
+    """The C prefix: ``given``, else the model's name with every other character as _."""
+    name = given or re.sub(r"\W", "_", model)
+    return "model_" + name if name[:1].isdigit() else name
+
+
 def describe(compaction, graph) -> str:
     s = compaction.summary(graph)
     read = f", {s['inputs_read']} of {s['inputs']} inputs read" if s["inputs_read"] is not None else ""
@@ -32,9 +38,7 @@ def export_c(args) -> None:
     from prunelab.deploy.cgen import generate
 
     compaction, graph, model, _ = compact_source(args.source, args.stage, args.model, args.input_shape)
-    name = args.name or re.sub(r"\W", "_", model)
-    if name[:1].isdigit():
-        name = "model_" + name
+    name = c_name(model, args.name)
     weights = args.weights or DEFAULT_EXPORT_WEIGHTS
     header, source = generate(compaction.graph, name, weights=weights, batch=args.batch,
                               comment=f"From {Path(args.source).name} ({model}).")

@@ -50,3 +50,15 @@ def stored_ranges(metadata: dict) -> dict[str, float] | None:
 
 def calibration_entry(ranges: dict, images: int, source: str) -> dict:
     return {"ranges": ranges, "images": int(images), "source": source}
+
+
+def calibrated(compressed, images: np.ndarray, source: str, model_name: str | None = None):
+    """``compressed`` (a ``CompressedModel``) with the ranges its compact model gives on ``images``
+    (uint8, any shape with the file's pixels per image) in its metadata."""
+    from prunelab.compress import compact_graph, file_input_shape
+    from prunelab.compression import CompressedModel
+
+    shaped = np.asarray(images).reshape(len(images), *file_input_shape(compressed))
+    entry = calibration_entry(activation_ranges(compact_graph(compressed, model_name), shaped), len(images), source)
+    return CompressedModel(model=compressed.model, metadata={**compressed.metadata, KEY: entry},
+                           layers=compressed.layers, dense=compressed.dense, kept=compressed.kept)

@@ -94,10 +94,10 @@ class IntEngine:
     """The integer C of an ``intplan.IntPlan`` compiled for this host; ``scores(pixels)`` gives the
     int32 scores of (N, ...) uint8 pixels, one C call an image, as a microcontroller runs it."""
 
-    def __init__(self, plan, flags=PORTABLE, name: str = "model"):
+    def __init__(self, plan, flags=PORTABLE, name: str = "model", layout: str = "smaller"):
         from prunelab.deploy import cint
 
-        header, source = cint.generate(plan, name)
+        header, source = cint.generate(plan, name, layout=layout)
         self.inputs, self.classes = plan.plan.inputs, plan.plan.outputs
         self.path = build(name, header, source, tuple(flags))
         self._library = ctypes.CDLL(str(self.path))

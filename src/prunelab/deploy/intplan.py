@@ -12,8 +12,9 @@ Per stage (a weighted layer with the activation and pooling after it, ``cplan``)
   convolution pads with the pixel value nearest to a normalised 0 (round(255 * mean)); later stages
   read the previous stage's 8-bit output, whose zero is 0;
 - accumulation: ``acc = bias_q + sum w_q * x_q`` in int32, with ``bias_q = round(b / (s_in s_w))``;
-  the largest |acc| any input in range can produce is computed from the weights, and a layer
-  whose bound passes 2^30 is refused, so no input (all 0, all 255, anything) can overflow;
+  the largest |partial sum| any input in range can produce, in any order of the terms, is computed
+  from the weights, and a layer whose bound passes 2^30 is refused, so no input (all 0, all 255,
+  anything) can overflow, however the C groups its terms;
 - pooling on the accumulators (max commutes with a monotone requantization; average pooling adds
   the window and divides inside the multiplier), so no pre-pooling plane is stored;
 - requantization: ``q = clamp((acc * M + 2^(shift-1)) >> shift)`` with ``M / 2^shift`` the
@@ -126,12 +127,11 @@ def _int8_weights(layer) -> tuple[np.ndarray, float]:
 
 
 def _bound(weight: np.ndarray, bias: np.ndarray, value_range: tuple[int, int]) -> int:
-    """The largest |bias + sum w x| over every x with values in ``value_range``, for any unit."""
-    lo, hi = value_range
-    rows = weight.reshape(weight.shape[0], -1)
-    top = bias + np.maximum(rows * lo, rows * hi).sum(1)
-    bottom = bias + np.minimum(rows * lo, rows * hi).sum(1)
-    return int(max(np.abs(top).max(), np.abs(bottom).max()))
+    """The largest |partial sum| any unit can reach, in any order of its terms, for any input with
+    values in ``value_range``: |bias| + sum |w| max(|lo|, |hi|)."""
+    largest = max(abs(value_range[0]), abs(value_range[1]))
+    rows = np.abs(weight.reshape(weight.shape[0], -1))
+    return int((np.abs(bias) + rows.sum(1) * largest).max())
 
 
 def _requantizer(ratio: float, bound: int, name: str) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""The third stage: trained quantization, coding, the compressed file, and its evaluation.
+"""The third stage: trained quantization, coding, the compressed file (with the integer engine's
+activation ranges, measured on training images), and its evaluation.
 
 k-means per layer on the pruned model, centroid fine-tuning (assignments fixed), then the model
 is compacted (dead and unread units dropped, losslessly) and written as a format-3 file, read back
@@ -14,6 +15,7 @@ import torch
 from prunelab import models
 from prunelab.compress import DEFAULT_INPUT_SHAPE, compaction_summary, pack_model, unpack_model
 from prunelab.compression import CompressedModel, storage_table
+from prunelab.deploy.calibrate import DEFAULT_IMAGES, calibrated
 from prunelab.errors import PrunelabError
 from prunelab.pruning.mask import Mask
 from prunelab.runs import checkpoint
@@ -70,6 +72,8 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     if shape != DEFAULT_INPUT_SHAPE:  # a user's data; the built-in datasets' files stay as they were
         metadata["input_shape"] = list(shape)
     compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata, shape)  # compact: format 3
+    calibration = splits.train_images[:DEFAULT_IMAGES]  # the integer engine's activation ranges travel in the file
+    compressed = calibrated(compressed, calibration, f"{config.data.dataset} train[:{len(calibration)}]", config.model)
     compressed.write(stage_dir / FILE_NAME)
     from_file = evaluate(unpack_model(CompressedModel.read(stage_dir / FILE_NAME), config.model).to(device),
                          splits.test_images, splits.test_labels)

@@ -1,0 +1,72 @@
+"""The integer engine from the command line: a run's file carries its calibration, and the C and
+the Python reference give the same int32 scores on the test images."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prunelab.cli.main import main
+from prunelab.compression import CompressedModel
+from prunelab.deploy.engine import compiler
+from .test_pipeline import tiny_config
+
+needs_cc = pytest.mark.skipif(compiler() is None, reason="no C compiler on this machine (set CC or install gcc)")
+
+
+@pytest.fixture(scope="module")
+def run_file(tmp_path_factory):
+    from prunelab import data
+    from prunelab.runs import pipeline
+
+    data.fetch("mnist")
+    summary = pipeline.execute(tiny_config(), tmp_path_factory.mktemp("runs"), log=lambda m: None)
+    return Path(summary["run_dir"]) / "quantized" / "model.plc"
+
+
+def evaluated(capsys, *args) -> dict:
+    capsys.readouterr()
+    assert main(["evaluate", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_runs_file_carries_the_ranges_of_its_training_images(run_file):
+    entry = CompressedModel.read(run_file).metadata["calibration"]
+    assert entry["images"] == 600 and entry["source"] == "mnist train[:600]"
+    assert list(entry["ranges"]) == ["conv1", "conv2", "fc1", "fc2"] and min(entry["ranges"].values()) > 0
+
+
+@needs_cc
+def test_c_and_reference_agree_on_every_score_and_track_the_float_model(run_file, capsys, tmp_path):
+    c = evaluated(capsys, str(run_file), "--engine", "c", "--arithmetic", "int8")
+    reference = evaluated(capsys, str(run_file), "--engine", "reference")
+    assert c["scores_sha256"] == reference["scores_sha256"] and c["test_correct"] == reference["test_correct"]
+    floating = evaluated(capsys, str(run_file), "--engine", "c")
+    assert abs(c["test_accuracy"] - floating["test_accuracy"]) <= 0.01
+    assert main(["export", str(run_file.parent.parent), "--format", "c", "--arithmetic", "int8",
+                 "--output", str(tmp_path / "c")]) == 0  # a run directory: its quantized file
+    source = (tmp_path / "c" / "lenet5.c").read_text()
+    assert "float" not in source.split("*/", 1)[1] and "int lenet5_classify(const uint8_t pixels[784])" in source
+
+
+def test_calibrate_writes_a_calibrated_copy_and_an_uncalibrated_file_is_one_line(run_file, capsys, tmp_path):
+    bare = CompressedModel.read(run_file)
+    metadata = {k: v for k, v in bare.metadata.items() if k != "calibration"}
+    CompressedModel(bare.model, metadata, bare.layers, bare.dense, bare.kept).write(tmp_path / "bare.plc")
+    assert main(["export", str(tmp_path / "bare.plc"), "--format", "c", "--arithmetic", "int8",
+                 "--output", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "holds no calibration for the integer engine" in err and len(err.strip().splitlines()) == 1
+    assert main(["calibrate", str(tmp_path / "bare.plc"), "--images", "50", "--output", str(tmp_path / "cal.plc")]) == 0
+    entry = CompressedModel.read(tmp_path / "cal.plc").metadata["calibration"]
+    assert entry["images"] == 50 and entry["source"] == "mnist train[:50]"
+    assert CompressedModel.read(tmp_path / "cal.plc").layers[0].weight_stream == bare.layers[0].weight_stream
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--engine", "torch", "--arithmetic", "int8"], "--arithmetic goes with --engine c"),
+    (["--engine", "reference", "--arithmetic", "float"], "--arithmetic goes with --engine c"),
+])
+def test_impossible_combinations_are_one_line(run_file, capsys, args, message):
+    assert main(["evaluate", str(run_file), *args]) == 2
+    assert message in capsys.readouterr().err
