@@ -12,7 +12,7 @@ import sys
 from torch import nn
 
 from prunelab.errors import PrunelabError
-from prunelab.models.lenet import LeNet5, LeNet5Caffe, LeNet5_1998, LeNet300100, McuCNN
+from prunelab.models.lenet import LeNet5, LeNet5Caffe, LeNet5_1998, LeNet300100, McuCNN, McuCNNStrided
 
 REGISTRY = {
     "lenet5": LeNet5,
@@ -20,6 +20,7 @@ REGISTRY = {
     "lenet5-caffe": LeNet5Caffe,
     "lenet-300-100": LeNet300100,
     "mcu-cnn": McuCNN,
+    "mcu-cnn-s2": McuCNNStrided,
 }
 
 

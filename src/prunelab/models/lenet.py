@@ -157,3 +157,22 @@ class McuCNN(nn.Module):
         x = F.max_pool2d(torch.relu(self.conv2(x)), 2)  # (N, 16, 4, 4)
         x = torch.flatten(x, 1)
         return self.fc2(torch.relu(self.fc1(x)))
+
+
+class McuCNNStrided(nn.Module):
+    """mcu-cnn with its first convolution at stride 2 in place of stride 1 and pooling: a quarter of
+    conv1's multiplies (the layer that dominates a sparse LeNet's work on a microcontroller), the
+    same 8x12x12 plane. 20,522 parameters, 250,624 MACs per image dense."""
+
+    def __init__(self):
+        super().__init__()
+        self.normalize = Normalize()
+        self.conv1 = nn.Conv2d(1, 8, 5, stride=2)  # (N, 8, 12, 12)
+        self.conv2 = nn.Conv2d(8, 16, 5)  # (N, 16, 8, 8)
+        self.fc1 = nn.Linear(16 * 4 * 4, 64)
+        self.fc2 = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(self.normalize(x)))  # (N, 8, 12, 12)
+        x = F.max_pool2d(torch.relu(self.conv2(x)), 2)  # (N, 16, 4, 4)
+        return self.fc2(torch.relu(self.fc1(torch.flatten(x, 1))))
