@@ -119,3 +119,18 @@ def test_a_kill_after_the_last_epoch_resumes_with_a_true_message(mnist, tmp_path
     summary, messages = again(tmp_path)
     assert "dense: resuming after epoch 1 of 1" in messages  # was "resuming at epoch 2" (of 1)
     assert summary["trained"] and (Path(summary["run_dir"]) / "dense" / "result.json").exists()
+
+
+def test_a_stage_folder_that_links_elsewhere_is_replaced_and_its_target_left_alone(tmp_path):
+    """A stale stage starts over by deleting its files; through a symbolic link that would delete
+    files of a folder outside the runs folder (issue 23)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "result.json").write_text("{}")  # a record that fails its check: stale
+    (elsewhere / "thesis.tex").write_text("years of work")
+    stage = tmp_path / "runs" / "stages" / "dense-0"
+    stage.parent.mkdir(parents=True)
+    stage.symlink_to(elsewhere)
+    assert stages.reusable(stage, "dense", log=lambda m: None) is None
+    assert (elsewhere / "thesis.tex").read_text() == "years of work" and (elsewhere / "result.json").exists()
+    assert stage.is_dir() and not stage.is_symlink() and not list(stage.iterdir())

@@ -113,8 +113,13 @@ def verified_file(stage_dir, name: str) -> Path:
 
 def start_over(stage_dir) -> None:
     """Before a stage is computed: a stale stage's files all go (a fresh start, nothing of the old
-    code reused); an interrupted one keeps its checkpoint but loses temporary files cut short."""
+    code reused); an interrupted one keeps its checkpoint but loses temporary files cut short. A
+    stage folder that is a symbolic link is replaced by an empty folder, its target left alone."""
     stage_dir = Path(stage_dir)
+    if stage_dir.is_symlink():  # never delete through a link: whatever it points to is not ours
+        stage_dir.unlink()
+        stage_dir.mkdir()
+        return
     if not stage_dir.is_dir():
         return
     stale = (stage_dir / RESULT).exists()
