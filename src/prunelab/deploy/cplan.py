@@ -62,7 +62,9 @@ class Plan:
 
     @property
     def outputs(self) -> int:
-        return self.stages[-1].target.channels
+        """Scores per image: the last stage's output, flattened (a convolution's maps, channel-major)."""
+        last = self.stages[-1].target
+        return last.channels * last.height * last.width
 
     def buffer_floats(self) -> tuple[int, int, int]:
         """Floats per image in buffer A (even stages read it), buffer B, and the convolution plane."""

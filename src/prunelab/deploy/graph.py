@@ -21,7 +21,7 @@ from torch import nn
 
 from prunelab.errors import PrunelabError
 from prunelab.inference.layers import effective_weight
-from prunelab.models.lenet import Normalize as NormalizeModule
+from prunelab.models.lenet import Normalize as NormalizeModule, SparseConv2d
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,6 +182,9 @@ def _module_op(name: str, module: nn.Module):
             raise PrunelabError(f"{name}: only one mean and std for all pixels are supported")
         return Normalize(float(module.mean), float(module.std))
     if isinstance(module, nn.Conv2d):
+        if type(module).forward not in (nn.Conv2d.forward, SparseConv2d.forward):
+            raise PrunelabError(f"{name}: {type(module).__name__} has a forward of its own, which a plain "
+                                f"convolution would not compute")
         if module.groups != 1 or module.dilation != (1, 1) or isinstance(module.padding, str) \
                 or module.padding_mode != "zeros":
             raise PrunelabError(f"{name}: only plain convolutions (groups 1, dilation 1, zero padding) are supported")
@@ -194,6 +197,12 @@ def _module_op(name: str, module: nn.Module):
     if isinstance(module, nn.Tanh):
         return Activation("tanh")
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        if type(module).forward not in (nn.MaxPool2d.forward, nn.AvgPool2d.forward):
+            raise PrunelabError(f"{name}: {type(module).__name__} has a forward of its own")
+        if isinstance(module, nn.MaxPool2d) and (_pair(module.dilation) != (1, 1) or module.return_indices):
+            raise PrunelabError(f"{name}: max pooling with dilation or return_indices is not supported")
+        if isinstance(module, nn.AvgPool2d) and module.divisor_override is not None:
+            raise PrunelabError(f"{name}: average pooling with divisor_override is not supported")
         kind = "max" if isinstance(module, nn.MaxPool2d) else "avg"
         return _pool(kind, module.kernel_size, module.stride, module.padding, module.ceil_mode, name)
     if isinstance(module, (nn.Identity, nn.Dropout)):  # nothing at inference
@@ -209,6 +218,10 @@ def _module_op(name: str, module: nn.Module):
 _ACTIVATIONS = {torch.relu: "relu", F.relu: "relu", torch.tanh: "tanh", F.tanh: "tanh", "relu": "relu",
                 "tanh": "tanh"}
 _POOLS = {F.max_pool2d: "max", F.avg_pool2d: "avg"}
+# their positional arguments after the input, in order: the two differ after `padding`
+_POOL_ARGUMENTS = {F.max_pool2d: ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+                   F.avg_pool2d: ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
+                                  "divisor_override")}
 
 
 def _function_op(node):
@@ -217,7 +230,7 @@ def _function_op(node):
         return Activation(_ACTIVATIONS[target])
     if target in _POOLS:
         names = ("kernel_size", "stride", "padding", "ceil_mode")
-        given = dict(zip(names, args)) | kwargs
+        given = dict(zip(_POOL_ARGUMENTS[target], args)) | kwargs
         extra = {k: v for k, v in given.items() if k not in names}
         if (set(extra) - {"dilation", "return_indices", "count_include_pad", "divisor_override"}
                 or _pair(extra.get("dilation", 1)) != (1, 1) or extra.get("return_indices", False)
