@@ -130,8 +130,9 @@ def helpers(model_obj: Path, elf: Path) -> list[str]:
 
 
 def helper_bytes(names: list[str], elf: Path) -> int:
-    """Flash the linked image spends on ``names`` and what they call in turn, from the link map's
-    sizes (`nm -S`): the soft-float and division routines a float model pulls from libgcc."""
+    """Flash the linked image spends on the routines ``names`` (their sizes from `nm -S`): the
+    soft-float and division routines a float model pulls from libgcc. Routines those call in turn
+    are not added (libgcc's single-precision routines on ARMv6-M call none but each other)."""
     sizes = {}
     for line in _check(["arm-none-eabi-nm", "-S", str(elf)]).splitlines():
         parts = line.split()
