@@ -47,3 +47,38 @@ def test_a_file_past_the_formats_largest_is_not_read_whole(tmp_path, monkeypatch
     path.write_bytes(fileformat.MAGIC + bytes(2000))
     with pytest.raises(PrunelabError, match=r"is larger than a compressed model file can be \(1,000 bytes at most\)"):
         CompressedModel.read(path)
+
+
+def test_a_settings_file_that_is_not_a_regular_file_is_refused(special):
+    """A FIFO as --config (or a sweep's base) hung, /dev/zero read until memory ran out (issue 23)."""
+    from prunelab.runs.config import read_toml
+
+    path, message = special
+    with pytest.raises(PrunelabError, match=message):
+        read_toml(path)
+
+
+def test_a_metrics_log_that_is_not_a_regular_file_is_refused(special):
+    from prunelab.training.metrics import read_rows
+
+    path, message = special
+    with pytest.raises(PrunelabError, match=message):
+        read_rows(path)
+
+
+@pytest.mark.parametrize("content, message", [(b"a = 1\n\xff\xfe", "is not text"),
+                                              (b"x = " + b"[" * 100_000 + b"]" * 100_000, "nests too deeply"),
+                                              (b"x = 1\n" * 200_000, "larger than a config file can be")])
+def test_binary_deep_or_huge_settings_are_one_line(tmp_path, content, message):
+    from prunelab.runs.config import read_toml
+
+    (tmp_path / "c.toml").write_bytes(content)
+    with pytest.raises(PrunelabError, match=message):
+        read_toml(tmp_path / "c.toml")
+
+
+def test_a_binary_metrics_log_ends_where_it_stops_being_json(tmp_path):
+    from prunelab.training.metrics import read_rows
+
+    (tmp_path / "metrics.jsonl").write_bytes(b'{"epoch": 1}\n\xff\xfe\x00\n{"epoch": 2}\n')
+    assert read_rows(tmp_path / "metrics.jsonl") == [{"epoch": 1}]

@@ -159,13 +159,23 @@ def coerce(key, value, kind):
     return value
 
 
+MAX_TOML_BYTES = 1 << 20  # settings files are a few hundred bytes; never read more than this
+
+
 def read_toml(path, what: str = "config file") -> dict:
-    """A TOML file's tables, or a one-line error naming the file."""
+    """A TOML file's tables, or a one-line error naming the file. Read through the bounded,
+    regular-file-only reader: a FIFO would hang and /dev/zero would never end."""
+    from prunelab.foundations.files import read_regular
+
+    if not Path(path).exists() and not Path(path).is_symlink():
+        raise PrunelabError(f"{what} {path} does not exist")
+    data = read_regular(path, MAX_TOML_BYTES, what)
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError:
-        raise PrunelabError(f"{what} {path} does not exist") from None
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PrunelabError(f"{what} {path} is not text (UTF-8)") from None
+    except RecursionError:
+        raise PrunelabError(f"{what} {path} nests too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         raise PrunelabError(f"{what} {path} is not valid TOML: {exc}") from None
 

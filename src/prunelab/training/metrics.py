@@ -27,14 +27,22 @@ class MetricsLog:
         self.rows.append(row)
 
 
+MAX_LOG_BYTES = 64 << 20  # a run's metrics are kilobytes; a FIFO or a device is refused, not read
+
+
 def read_rows(path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
+    from prunelab.foundations.files import read_regular
+
     rows = []
-    for line in path.read_text().splitlines():
+    for line in read_regular(path, MAX_LOG_BYTES, "metrics log").splitlines():
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line cut by a crash ends the log
+            row = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            break  # a line cut by a crash (or damaged) ends the log
+        if not isinstance(row, dict):
+            break
+        rows.append(row)
     return rows
