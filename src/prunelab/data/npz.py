@@ -28,8 +28,40 @@ def npz_path(dataset: str) -> Path:
     return path
 
 
+MAX_DEFLATE_RATIO = 1032  # DEFLATE's largest expansion: a member cannot honestly hold more per byte stored
+
+
+def check_members(path: Path) -> None:
+    """Before any array is read: the file is a zip (not a plain .npy), and each member's declared
+    shape and dtype fit the bytes the member holds (a header may claim 9 GiB in a few bytes)."""
+    if not zipfile.is_zipfile(path):
+        raise PrunelabError(f"{path} is not an .npz (a zip of .npy arrays); save it with numpy.savez")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if member.file_size > MAX_DEFLATE_RATIO * member.compress_size + 4096:
+                    raise PrunelabError(f"{path}: {member.filename} claims {member.file_size:,} bytes in "
+                                        f"{member.compress_size:,}, more than compression can hold")
+                with archive.open(member) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read_header is None:
+                        raise PrunelabError(f"{path}: {member.filename} has .npy format version {version}")
+                    shape, _, dtype = read_header(handle)
+                    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                    if declared > member.file_size:
+                        raise PrunelabError(f"{path}: {member.filename} declares {declared:,} bytes of data "
+                                            f"but holds {member.file_size:,}")
+    except PrunelabError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise PrunelabError(f"{path} is not a readable .npz: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
 def load_npz(dataset: str) -> Splits:
     path = npz_path(dataset)
+    check_members(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in KEYS if k not in archive.files]
@@ -48,7 +80,9 @@ def load_npz(dataset: str) -> Splits:
 
 def input_shape(dataset: str) -> tuple[int, ...]:
     """(C, H, W) or (features,) of one example as the models see it."""
-    with np.load(npz_path(dataset), allow_pickle=False) as archive:
+    path = npz_path(dataset)
+    check_members(path)
+    with np.load(path, allow_pickle=False) as archive:
         shape = tuple(int(v) for v in archive["x_test"].shape[1:])
     return (1, *shape) if len(shape) == 2 else shape
 
