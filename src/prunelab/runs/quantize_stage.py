@@ -47,7 +47,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     log(f"quantized (k-means, before fine-tuning): {split} accuracy {before['test_accuracy']:.4f}")
     optimizer = CentroidOptimizer(model, shared, q.lr, q.momentum)
     start, seconds = 0, time.perf_counter() - began
-    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized", epochs=q.epochs)
+    state = checkpoint.resume(stage_dir, model, optimizer, log, "quantized", epochs=q.epochs, extras=("centroids",))
     if state:
         shared.load_state(state["centroids"], model)
         start, seconds = state["epoch"], state["seconds"]
