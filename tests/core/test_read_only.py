@@ -158,3 +158,26 @@ def test_an_os_error_the_library_does_not_wrap_is_one_line_from_the_command(caps
     assert main.main([]) == 2
     assert capsys.readouterr().err == "prunelab: error: out/report.md: Read-only file system\n"
 
+
+
+def test_a_full_disk_writing_the_second_file_leaves_neither(tmp_path, monkeypatch):
+    """The C export writes a .h and a .c: a full disk used to leave the header without its source."""
+    import errno
+    import os
+
+    from prunelab.errors import PrunelabError
+    from prunelab.foundations import files
+
+    calls = []
+    real = os.fsync
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    with pytest.raises(PrunelabError, match=r"could not write .*net\.c: No space left on device"):
+        files.write_together({tmp_path / "net.h": b"header", tmp_path / "net.c": b"source"})
+    assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ from prunelab.compression import CompressedModel
 from prunelab.deploy import graph as g
 from prunelab.deploy.compact import compact
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import write_bytes
+from prunelab.foundations.files import write_bytes, write_together
 from prunelab.pruning.mask import Mask
 from prunelab.training.loop import train_batches
 from prunelab.training.weight_sharing import CentroidOptimizer, SharedWeights, layer_bits
@@ -88,6 +88,5 @@ def export_c(model: torch.nn.Module, folder, *, name: str = "model", input_shape
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise PrunelabError(f"{folder} exists and is not a folder")
-    write_bytes(folder / f"{name}.h", header.encode())
-    write_bytes(folder / f"{name}.c", source.encode())
+    write_together({folder / f"{name}.h": header.encode(), folder / f"{name}.c": source.encode()})
     return folder / f"{name}.h", folder / f"{name}.c"

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import write_bytes
+from prunelab.foundations.files import write_bytes, write_together
 
 DEFAULT_EXPORT_WEIGHTS = "codebook"  # a third of the flash of "float"; see README "Running the compact model"
 
@@ -45,8 +45,7 @@ def export_c(args) -> None:
     folder = Path(args.output)
     if folder.exists() and not folder.is_dir():
         raise PrunelabError(f"{folder} exists and is not a folder (--format c writes a .h and a .c into a folder)")
-    write_bytes(folder / f"{name}.h", header.encode())
-    write_bytes(folder / f"{name}.c", source.encode())
+    write_together({folder / f"{name}.h": header.encode(), folder / f"{name}.c": source.encode()})
     print(describe(compaction, graph))
     print(f"wrote {folder / (name + '.h')} and {folder / (name + '.c')} (C99, weights as {weights}, "
           f"{args.batch} image(s) a pass)")

@@ -9,7 +9,7 @@ import numpy as np
 from prunelab import data
 from prunelab.cli.settings import MODEL_HELP
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import write_bytes
+from prunelab.foundations.files import write_bytes, write_together
 
 ARITHMETICS = ("float", "int8")
 # float stays the default of `export --format c`: it needs no calibration, runs every file (tanh
@@ -106,8 +106,7 @@ def export_int(args, name_of) -> None:
     folder = Path(args.output)
     if folder.exists() and not folder.is_dir():
         raise PrunelabError(f"{folder} exists and is not a folder (--format c writes a .h and a .c into a folder)")
-    write_bytes(folder / f"{name}.h", header.encode())
-    write_bytes(folder / f"{name}.c", source.encode())
+    write_together({folder / f"{name}.h": header.encode(), folder / f"{name}.c": source.encode()})
     ram = ram_bytes(plan)
     print(f"integer engine: {' '.join(str(s.stage.layer.weight.shape[0]) for s in plan.stages)} units, static RAM "
           f"{sum(ram.values()):,} bytes ({', '.join(f'{k} {v:,}' for k, v in ram.items())})")

@@ -48,6 +48,35 @@ def write_bytes(path, data: bytes) -> None:
         handle.write(data)
 
 
+def write_together(files: dict) -> None:
+    """Write every {path: bytes} to a temporary file first, then rename them all: a full disk
+    leaves none of them new, never one without the other (a C header without its source)."""
+    ready = []
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            except OSError as exc:
+                raise PrunelabError(f"could not write {path}: {exc.strerror or exc}") from None
+            ready.append((tmp, path))
+            try:
+                os.chmod(tmp, 0o644)
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            except OSError as exc:
+                raise PrunelabError(f"could not write {path}: {exc.strerror or exc}") from None
+        for tmp, path in ready:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in ready:
+            _remove_quietly(tmp)
+        raise
+
+
 def write_text(path, text: str) -> None:
     with atomic_open(path, "w") as handle:
         handle.write(text)
