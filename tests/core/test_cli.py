@@ -97,3 +97,10 @@ def test_compact_onnx_export_predicts_like_the_model(finished_run, mnist, tmp_pa
     compact, full = onnx_predict(tmp_path / "c.onnx", pixels), onnx_predict(tmp_path / "m.onnx", pixels)
     assert np.array_equal(compact.argmax(1), full.argmax(1))
     assert (tmp_path / "c.onnx").stat().st_size < (tmp_path / "m.onnx").stat().st_size
+
+
+def test_an_echoed_input_is_cut_to_one_short_line(capsys):
+    plc = Path(__file__).resolve().parents[2] / "results" / "mcu" / "records" / "lenet5-caffe-units.plc"
+    assert main(["evaluate", str(plc), "--dataset", "x" * 100_000]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and len(err) < 450 and err.rstrip().endswith("...")

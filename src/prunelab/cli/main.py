@@ -16,6 +16,15 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+MAX_MESSAGE = 400  # characters: an echoed input (a 100,000-character dataset name) is cut, not printed whole
+
+
+def one_line(message: str) -> str:
+    """The message on one line of at most MAX_MESSAGE characters."""
+    flat = " ".join(message.split())
+    return flat if len(flat) <= MAX_MESSAGE else flat[:MAX_MESSAGE - 3] + "..."
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     # nothing imported so far loads torch: the threads this process will run are known now (a sweep's
@@ -24,11 +33,12 @@ def main(argv=None) -> int:
     try:
         return args.handler(args) or 0
     except PrunelabError as exc:
-        print(f"prunelab: error: {exc}", file=sys.stderr)
+        print(f"prunelab: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:  # a write the library does not wrap (a figure, an ONNX file): still one line
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"prunelab: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        # a file descriptor (an int) is no name a user knows: say only what went wrong
+        where = f"{exc.filename}: " if exc.filename and not isinstance(exc.filename, int) else ""
+        print(f"prunelab: error: {one_line(where + str(exc.strerror or exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("prunelab: interrupted; rerun the same command to resume", file=sys.stderr)
