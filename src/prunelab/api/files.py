@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from prunelab.api.data import batches, input_shape_of
+from prunelab.api.data import batches, check_training, classes_of, input_shape_of
 from prunelab.compress import load_into, pack_model
 from prunelab.compression import CompressedModel
 from prunelab.deploy import graph as g
@@ -33,10 +33,12 @@ def quantize(model: torch.nn.Module, mask: Mask, data=None, *, conv_bits: int = 
     widths = {f"{name}.weight": bits for name, bits in (layers or {}).items()}
     shared = SharedWeights(model, mask, layer_bits(model, mask, conv_bits, fc_bits, widths), init, seed)
     if data is not None and epochs:
+        check_training(batch_size, epochs, lr, momentum)
+        classes = classes_of(model, data)
         optimizer = CentroidOptimizer(model, shared, lr, momentum)
         generator = torch.Generator().manual_seed(seed)
         for _ in range(epochs):
-            train_batches(model, optimizer, batches(data, batch_size, generator))
+            train_batches(model, optimizer, batches(data, batch_size, generator, classes))
     return shared
 
 

@@ -8,12 +8,12 @@ mask only shrinks, and the criterion comes from the method registry (``prunelab.
 import torch
 
 from prunelab import methods
-from prunelab.api.data import batches, steps_per_epoch
+from prunelab.api.data import batches, check_training, classes_of, steps_per_epoch
 from prunelab.errors import PrunelabError
 from prunelab.pruning.criteria import check_sparsity
 from prunelab.pruning.mask import Mask
 from prunelab.pruning.schedules import agp_sparsity, iterative_targets
-from prunelab.runs.config import PruneConfig
+from prunelab.runs.config import PruneConfig, layer_targets
 from prunelab.training.loop import train_batches
 from prunelab.training.masking import MaskEnforcer
 
@@ -103,8 +103,11 @@ def prune(model: torch.nn.Module, data, sparsity: float, *, method: str = "magni
           seed: int = 0, quality: float = 1.0, layers: str = "") -> Mask:
     """Prune ``model`` in place with prunelab's masked SGD loop: ``epochs`` of retraining per round
     (gradual: in all) on ``data``, a pair (x, y) or a DataLoader. Returns the final mask."""
-    if epochs < 1:
-        raise PrunelabError(f"epochs must be at least 1, got {epochs}")
+    check_training(batch_size, epochs, lr, momentum)
+    if layers:
+        for name, value in layer_targets(layers).items():
+            check_sparsity(value)
+    classes = classes_of(model, data)
     if methods.get(method).trainer == "variational":
         from prunelab.api.variational import prune_variational
 
@@ -116,7 +119,8 @@ def prune(model: torch.nn.Module, data, sparsity: float, *, method: str = "magni
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(total_epochs):
-        train_batches(model, optimizer, batches(data, batch_size, generator), after_step=lambda m, o: pruner.step(o))
+        train_batches(model, optimizer, batches(data, batch_size, generator, classes),
+                      after_step=lambda m, o: pruner.step(o))
         if pruner.method.enforce == "epoch":
             pruner.end_epoch()
     return pruner.finish()
