@@ -36,6 +36,7 @@ class TrainConfig:
     momentum: float = 0.5
     weight_decay: float = 0.0
     lr_schedule: str = "constant"  # constant | cosine
+    shift: int = 0  # augmentation in every stage's training: each image moved by up to this many pixels (0: off)
 
 
 @dataclass

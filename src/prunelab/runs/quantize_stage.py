@@ -55,7 +55,8 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
 
     def step(epoch: int) -> dict:
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
-                          epoch_generator(config.seed, "quantized", epoch), progress=f"centroids {epoch + 1}/{q.epochs}")
+                          epoch_generator(config.seed, "quantized", epoch), progress=f"centroids {epoch + 1}/{q.epochs}",
+                          shift=config.train.shift)
         row.update(evaluate(model, splits.test_images, splits.test_labels))
         return {**row, "stage": "quantized", "epoch": epoch + 1, "lr": q.lr, "sparsity": mask.sparsity()}
 
@@ -109,7 +110,8 @@ def retrain_masked(config, splits, model, mask, stage_dir: Path, log, teacher=No
         set_lr(optimizer, lr_at(epoch, q.retrain_epochs, q.retrain_lr, "cosine"))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "quantized", 1000 + epoch), after_step=enforcer,
-                          loss_fn=loss_fn, progress=f"masked retraining {epoch + 1}/{q.retrain_epochs}")
+                          loss_fn=loss_fn, progress=f"masked retraining {epoch + 1}/{q.retrain_epochs}",
+                          shift=config.train.shift)
         return {**row, **evaluate(model, splits.test_images, splits.test_labels)}
 
     run_epochs(stage_dir, range(state["epoch"] if state else 0, q.retrain_epochs), step,

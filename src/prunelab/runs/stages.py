@@ -68,7 +68,8 @@ def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
     def step(epoch: int) -> dict:
         set_lr(optimizer, lr_at(epoch, hp.epochs, hp.lr, hp.lr_schedule))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, hp.batch_size,
-                          epoch_generator(config.seed, "dense", epoch), progress=f"dense {epoch + 1}/{hp.epochs}")
+                          epoch_generator(config.seed, "dense", epoch), progress=f"dense {epoch + 1}/{hp.epochs}",
+                          shift=hp.shift)
         row.update(evaluate(model, splits.test_images, splits.test_labels))
         return {**row, "stage": "dense", "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "sparsity": 0.0}
 
@@ -154,7 +155,8 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
             set_lr(optimizer, lr_at(epoch, phase["epochs"], p.lr, p.lr_schedule))
             row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, p_batch(config),
                               epoch_generator(config.seed, "pruned", before + epoch), after_step=keeper.after_step,
-                              loss_fn=loss_fn, progress=f"round {index + 1}/{len(plan)} epoch {epoch + 1}/{phase['epochs']}")
+                              loss_fn=loss_fn, progress=f"round {index + 1}/{len(plan)} epoch {epoch + 1}/{phase['epochs']}",
+                              shift=config.train.shift)
             keeper.after_epoch()
             row.update(evaluate(model, splits.test_images, splits.test_labels))
             return {**row, "stage": "pruned", "round": index + 1, "epoch": before + epoch + 1,

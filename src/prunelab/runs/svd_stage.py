@@ -46,7 +46,8 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
             torch.manual_seed(noise_seed(config.seed, epoch))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "pruned", epoch), progress=f"{p.method} {epoch + 1}/{p.epochs}",
-                          extra_loss=lambda m: weight * variational.total_kl(m, p.unit_kl_scale) / count)
+                          extra_loss=lambda m: weight * variational.total_kl(m, p.unit_kl_scale) / count,
+                          shift=config.train.shift)
         mask = Mask(variational.masks_of(model))
         row.update(evaluate(model, splits.test_images, splits.test_labels))
         return {**row, "stage": "pruned", "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],

@@ -23,7 +23,7 @@ CHOICES = {
 }
 POSITIVE = ("train.lr", "prune.lr", "quantize.lr", "quantize.retrain_lr", "prune.temperature", "prune.kl_scale",
             "prune.unit_kl_scale", "prune.quality")
-NOT_NEGATIVE = ("train.weight_decay", "prune.weight_decay", "prune.kl_warmup", "data.train_limit",
+NOT_NEGATIVE = ("train.shift", "train.weight_decay", "prune.weight_decay", "prune.kl_warmup", "data.train_limit",
                 "data.test_limit", "quantize.epochs", "quantize.retrain_epochs", "train.epochs", "prune.epochs")
 MOMENTUM = ("train.momentum", "prune.momentum", "quantize.momentum")  # SGD diverges at 1 and beyond
 WEIGHTS = ("prune.distill", "quantize.retrain_distill")  # a loss's share, 0..1
