@@ -21,6 +21,7 @@ REGISTRY = {
     "lenet-300-100": LeNet300100,
     "mcu-cnn": McuCNN,
     "mcu-cnn-s2": McuCNNStrided,
+    "mcu-cnn-wide": lambda: McuCNN(10, 16, 96),
 }
 
 
