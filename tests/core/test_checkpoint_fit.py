@@ -61,3 +61,15 @@ def test_a_checkpoint_that_fits_resumes(tmp_path):
     state = checkpoint.resume(tmp_path, model, optimizer, lines.append, "dense", epochs=3)
     assert state["epoch"] == 2 and lines == ["dense: resuming after epoch 2 of 3"]
     assert torch.all(model.weight == 0.5)
+
+
+def test_a_damaged_checkpoint_starts_over_and_one_that_cannot_be_cleared_is_one_line(tmp_path):
+    from prunelab.errors import PrunelabError
+
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    lines = []
+    assert checkpoint.resume(tmp_path, *fresh(), lines.append, "dense", epochs=3) is None
+    assert "is unreadable" in lines[0] and not (tmp_path / "checkpoint.pt").exists()
+    (tmp_path / "checkpoint.pt").mkdir()
+    with pytest.raises(PrunelabError, match="does not fit this stage .* could not be removed"):
+        checkpoint.resume(tmp_path, *fresh(), lines.append, "dense", epochs=3)

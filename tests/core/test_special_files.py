@@ -82,3 +82,10 @@ def test_a_binary_metrics_log_ends_where_it_stops_being_json(tmp_path):
 
     (tmp_path / "metrics.jsonl").write_bytes(b'{"epoch": 1}\n\xff\xfe\x00\n{"epoch": 2}\n')
     assert read_rows(tmp_path / "metrics.jsonl") == [{"epoch": 1}]
+
+
+def test_a_folder_where_a_file_belongs_is_named_not_its_descriptor(tmp_path):
+    """fdopen on a folder raised "[Errno 21] Is a directory: 3", the descriptor for a name (issue 23)."""
+    (tmp_path / "model.plc").mkdir()
+    with pytest.raises(PrunelabError, match=r"model.plc is a folder, not a regular file"):
+        CompressedModel.read(tmp_path / "model.plc")

@@ -83,14 +83,14 @@ def wait_for(condition, seconds: float = 300):
 
 
 def test_a_failing_run_is_reported_not_retried_and_its_dependants_wait_for_a_rerun(ray_here, tmp_path, capsys):
-    """The dense model's owner fails in its worker (its stage holds a damaged checkpoint, which only
-    the run itself reads: settings and data are checked in the driver before anything starts); the
-    five runs sharing that dense model are not started but fail naming it; one line at the end."""
+    """The dense model's owner fails in its worker (its stage holds a folder where its checkpoint
+    belongs, which only the run itself reads and cannot clear: settings and data are checked in the
+    driver before anything starts); the five runs sharing that dense model are not started but fail
+    naming it; one line at the end."""
     overrides = dict(item.split("=", 1) for item in FEWER_IMAGES[1::2])
     dense = pipeline.stage_dir(load_sweep(SMOKE, overrides).configs[0], tmp_path, "dense")
-    dense.mkdir(parents=True)
-    (dense / "checkpoint.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(PrunelabError, match=r"6 of 6 runs failed \(first: PrunelabError: .*checkpoint.pt is unreadable"):
+    (dense / "checkpoint.pt").mkdir(parents=True)
+    with pytest.raises(PrunelabError, match=r"6 of 6 runs failed \(first: PrunelabError: .*checkpoint.pt does not fit"):
         cli("sweep", SMOKE, "--runs-dir", tmp_path, "--executor", "ray", *FEWER_IMAGES)
     out = capsys.readouterr()
     assert out.out.count("0 of 6 runs finished") == 1

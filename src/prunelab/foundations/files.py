@@ -115,11 +115,12 @@ def read_regular(path, limit: int, what: str = "file") -> bytes:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # opening a FIFO must not wait
     except OSError as exc:
         raise PrunelabError(f"could not read {path}: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode  # before fdopen, which refuses a folder naming only the descriptor
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or other special file"
+        raise PrunelabError(f"{path} is {kind}, not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or other special file"
-            raise PrunelabError(f"{path} is {kind}, not a regular file")
         try:
             data = handle.read(limit + 1)
         except OSError as exc:

@@ -55,8 +55,12 @@ def resume(stage_dir, model, optimizer, log, label: str, name: str = "checkpoint
             model.load_state_dict(saved)
             problem = f"its optimizer state does not fit ({type(exc).__name__})"
     if problem is not None:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # a folder in its place, a read-only stage: not ours to clear
+            raise PrunelabError(f"the checkpoint {path} does not fit this stage ({problem}) and could not be "
+                                f"removed: {exc.strerror or exc}") from None
         log(f"{label}: the checkpoint {path} does not fit this stage ({problem}); starting the stage over")
-        path.unlink(missing_ok=True)
         return None
     # the checkpoint counts finished epochs: after the last one only the stage's ending is left
     total = f" of {epochs}" if epochs is not None else ""
