@@ -18,6 +18,7 @@ from prunelab.errors import PrunelabError
 from prunelab.training.weight_sharing import SharedWeights
 
 DEFAULT_INPUT_SHAPE = (1, 28, 28)  # the built-in models' (C, H, W); a file from the Python API records its own
+MAX_INPUT_VALUES = 1 << 20  # what a file may declare for one example: a 1024 x 1024 grey image, 3 x 590 x 590
 
 
 def pack_model(model, name: str, shared: SharedWeights, index_bits: int, metadata: dict,
@@ -230,8 +231,12 @@ def file_input_shape(compressed: CompressedModel) -> tuple[int, ...]:
     shape = compressed.metadata.get("input_shape")
     if shape is None:
         return DEFAULT_INPUT_SHAPE
-    if not isinstance(shape, list) or not 1 <= len(shape) <= 3 or not all(isinstance(v, int) and v > 0 for v in shape):
-        raise PrunelabError(f"the file's input_shape {shape!r} is not a list of 1 to 3 positive integers")
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 3 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+        raise PrunelabError(f"the file's input_shape {_shown(repr(shape))} is not a list of 1 to 3 positive integers")
+    if prod(shape) > MAX_INPUT_VALUES:  # bench and evaluate allocate batches of this shape
+        raise PrunelabError(f"the file's input_shape {shape} declares {prod(shape):,} values an example, more than "
+                            f"{MAX_INPUT_VALUES:,}")
     return tuple(shape)
 
 

@@ -112,3 +112,13 @@ def test_a_shape_past_the_cap_is_refused_while_reading_its_header():
     data = fileformat.encode_model("lenet-300-100", {}, [fake], {}, {"fc1": kept})
     with AllocationBound(4 << 20), pytest.raises(PrunelabError, match=f"more than {MAX_POSITIONS:,} weights"):
         CompressedModel.from_bytes(data)
+
+
+def test_an_input_shape_past_the_cap_is_refused_before_anything_is_allocated(tmp_path, capsys):
+    """bench of a file whose input shape lies allocated batches of it (several GB), then failed."""
+    file_naming("lenet-300-100", tmp_path / "m.plc")
+    honest = CompressedModel.read(tmp_path / "m.plc")
+    CompressedModel(honest.model, {**honest.metadata, "input_shape": [1, 30_000, 30_000]}, honest.layers,
+                    honest.dense, honest.kept).write(tmp_path / "lying.plc")
+    assert main(["bench", str(tmp_path / "lying.plc")]) == 2
+    assert "declares 900,000,000 values an example" in capsys.readouterr().err
