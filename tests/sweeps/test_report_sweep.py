@@ -116,3 +116,32 @@ def test_published_mnist_points_are_left_out_of_a_fashion_mnist_report(tmp_path)
     fake_run(tmp_path / "mnist", [0.98, 0.99], prune__sparsity=0.5)
     assert cli("report", tmp_path / "mnist", "--output", tmp_path / "mnist-report") == 0
     assert "Deep Compression" in (tmp_path / "mnist-report" / "report.md").read_text()
+
+
+def test_a_forged_sweep_record_cannot_send_the_report_outside_its_runs_folder(smoke, tmp_path):
+    """issue 23: a sweep.json naming /etc or ../../.. made the report read any folder."""
+    import shutil
+
+    from prunelab.sweeps.manifest import read_manifest
+
+    copy = tmp_path / "runs" / "sweeps" / "forged"
+    shutil.copytree(smoke["out"], copy)
+    record = json.loads((copy / "sweep.json").read_text())
+    for runs, message in (([str(tmp_path)], "not a path relative"), (["../../../../etc"], "outside its runs folder"),
+                          ("a string", "not a sweep record")):
+        (copy / "sweep.json").write_text(json.dumps({**record, "runs": runs}))
+        with pytest.raises(PrunelabError, match=message):
+            read_manifest(copy)
+    (copy / "sweep.json").write_text("[1, 2")
+    with pytest.raises(PrunelabError, match="is damaged"):
+        read_manifest(copy)
+
+
+def test_a_damaged_sweep_record_is_replaced_when_the_sweep_ends(smoke, tmp_path):
+    """It raised after all the training: it only holds the executions' timings."""
+    from prunelab.sweeps.manifest import FILE_NAME, _previous
+
+    (tmp_path / FILE_NAME).write_text("{not json")
+    assert _previous(tmp_path / FILE_NAME) == {}
+    (tmp_path / FILE_NAME).write_text("[1, 2]")
+    assert _previous(tmp_path / FILE_NAME) == {}

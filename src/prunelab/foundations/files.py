@@ -130,14 +130,17 @@ def read_regular(path, limit: int, what: str = "file") -> bytes:
     return data
 
 
+MAX_JSON_BYTES = 64 << 20  # records and summaries are kilobytes
+
+
 def read_json_file(path, what: str = "file"):
     """A JSON file's value; None when it does not exist; a one-line error naming a damaged one."""
     path = Path(path)
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(read_regular(path, MAX_JSON_BYTES, what).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "cut short or not JSON"
         raise PrunelabError(f"{what} {path} is damaged ({reason}); delete it and rerun the run") from None
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import write_json
+from prunelab.foundations.files import read_json_file, write_json
 from prunelab.runs.config import settings_hash
 from prunelab.runs.pipeline import run_dir
 
@@ -31,8 +31,10 @@ def write_manifest(folder: Path, sweep, runs_dir, execution: dict | None) -> Pat
     """sweep.json. `executions` lists every invocation that ran (jobs, threads, seconds), since a
     sweep resumed several times measured its timings under each; collecting only adds nothing."""
     path = Path(folder) / FILE_NAME
-    previous = json.loads(path.read_text()) if path.exists() else {}
+    previous = _previous(path)
     executions = previous.get("executions") or ([previous["execution"]] if previous.get("execution") else [])
+    if not isinstance(executions, list):
+        executions = []
     if execution is not None:
         executions.append(execution)
     runs = [os.path.relpath(run.resolve(), Path(folder).resolve()) for run in sweep_run_dirs(sweep, runs_dir)]
@@ -42,12 +44,31 @@ def write_manifest(folder: Path, sweep, runs_dir, execution: dict | None) -> Pat
     return path
 
 
-def read_manifest(folder: Path) -> dict:
-    """sweep.json with its runs resolved to paths."""
-    path = Path(folder) / FILE_NAME
+def _previous(path: Path) -> dict:
+    """The last sweep.json, for its executions; a damaged one (or one that is not an object) is
+    replaced, not fatal: it only held timings, and the sweep has just finished its work."""
     try:
-        value = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PrunelabError(f"{path} is unreadable: {exc}".splitlines()[0]) from None
-    return {**value, "runs": [Path(folder) / run for run in value.get("runs", [])]}
+        value = read_json_file(path, "sweep record")
+    except PrunelabError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def read_manifest(folder: Path) -> dict:
+    """sweep.json with its runs resolved to paths, each inside the runs folder the sweep folder
+    belongs to (`<runs>/sweeps/<name>`): a forged entry cannot send the report elsewhere."""
+    path = Path(folder) / FILE_NAME
+    value = read_json_file(path, "sweep record")
+    if not isinstance(value, dict) or not isinstance(value.get("runs", []), list):
+        raise PrunelabError(f"{path} is not a sweep record (an object with a list of runs)")
+    runs_root = Path(folder).resolve().parent.parent
+    runs = []
+    for run in value.get("runs", []):
+        if not isinstance(run, str) or os.path.isabs(run):
+            raise PrunelabError(f"{path} names a run that is not a path relative to the sweep: {str(run)[:80]!r}")
+        resolved = (Path(folder) / run).resolve()
+        if runs_root not in resolved.parents:
+            raise PrunelabError(f"{path} names a run outside its runs folder: {run[:80]!r}")
+        runs.append(Path(folder) / run)
+    return {**value, "runs": runs}
 
