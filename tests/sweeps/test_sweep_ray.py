@@ -196,3 +196,32 @@ def sweep_tasks_running() -> list[int]:
 
     raylets = [pid for pid in children(str(os.getpid())) if b"raylet" in title(pid)]
     return [int(pid) for raylet in raylets for pid in children(raylet) if title(pid).startswith(b"ray::run_task")]
+
+
+def test_a_port_that_answers_but_is_not_ray_is_refused_within_seconds(tmp_path):
+    """issue 23: the pre-check was a TCP connect, and ray.init then waited past 400 s."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def talk():
+        connection, _ = server.accept()
+        connection.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        time.sleep(1)
+        connection.close()
+
+    threading.Thread(target=talk, daemon=True).start()
+    started = time.perf_counter()
+    with pytest.raises(PrunelabError, match="answers, but not as Ray's GCS"):
+        ray_executor.check_address(f"127.0.0.1:{server.getsockname()[1]}")
+    assert time.perf_counter() - started < 10
+    server.close()
+
+
+def test_an_ipv6_address_is_read_as_host_and_port():
+    with pytest.raises(PrunelabError, match=r"no Ray cluster reachable at \[::1\]:1"):
+        ray_executor.check_address("[::1]:1")

@@ -59,13 +59,39 @@ def check_address(address: str | None) -> None:
     if address in (None, "auto"):
         return
     host, sep, port = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):  # an IPv6 literal, [::1]:6379
+        host = host[1:-1]
     if not sep or not host or not port.isdigit():
         raise PrunelabError(f"--address must be 'auto' or HOST:PORT (the head's GCS port, 6379 by default), got '{address}'")
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        with socket.create_connection((host, int(port)), timeout=5) as connection:
+            speaks_grpc = _answers_http2(connection)
     except OSError as exc:
         raise PrunelabError(f"no Ray cluster reachable at {address}: {exc.strerror or exc}; "
                             f"start one with `ray start --head` or check the address") from None
+    if not speaks_grpc:
+        raise PrunelabError(f"{address} answers, but not as Ray's GCS (a gRPC server) does; check the address")
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + an empty SETTINGS
+
+
+def _answers_http2(connection, timeout: float = 5.0) -> bool:
+    """Ray's GCS is a gRPC server: to a client's HTTP/2 preface it answers with a SETTINGS frame. A
+    port that answers otherwise, or not within ``timeout``, is not Ray (ray.init would wait on it for
+    minutes)."""
+    connection.settimeout(timeout)
+    connection.sendall(HTTP2_PREFACE)
+    header = b""
+    try:
+        while len(header) < 9:
+            chunk = connection.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except socket.timeout:
+        return False
+    return header[3] == 4 and header[5:9] == bytes(4)  # frame type SETTINGS on stream 0
 
 
 def connect(ray, address: str | None) -> bool:
