@@ -47,14 +47,20 @@ def onnx_predict(path, images_float) -> "numpy.ndarray":
     return session.run(["scores"], {"pixels": images_float})[0]
 
 
+MAX_ONNX_BYTES = 256 << 20  # the dense LeNet-300-100 export is 1 MB
+
+
 def onnx_accuracy(path, images, labels, dataset: str = "the dataset") -> dict:
     """Test accuracy of an ONNX export under onnxruntime on a dataset's images (uint8 or float32,
     (N, H, W), (N, C, H, W) or (N, F)), fed as training feeds them, in the shape the file's input
     "pixels" declares."""
     import onnxruntime
 
+    from prunelab.foundations.files import read_regular
+
+    model_bytes = read_regular(path, MAX_ONNX_BYTES, "ONNX file")  # a FIFO or a device is named, not read
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
         declared = tuple(session.get_inputs()[0].shape[1:])
     except Exception as exc:  # onnxruntime raises its own types for a bad file
         raise PrunelabError(f"{path} is not a usable ONNX model: {str(exc).splitlines()[0]}") from None

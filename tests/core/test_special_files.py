@@ -89,3 +89,12 @@ def test_a_folder_where_a_file_belongs_is_named_not_its_descriptor(tmp_path):
     (tmp_path / "model.plc").mkdir()
     with pytest.raises(PrunelabError, match=r"model.plc is a folder, not a regular file"):
         CompressedModel.read(tmp_path / "model.plc")
+
+
+def test_an_onnx_file_that_is_a_fifo_is_named_for_what_it_is(tmp_path, capsys):
+    """It was reported as "does not exist" (issue 23)."""
+    from prunelab.cli.main import main
+
+    os.mkfifo(tmp_path / "m.onnx")
+    assert main(["evaluate", str(tmp_path / "m.onnx")]) == 2
+    assert "m.onnx is a FIFO, not a regular file" in capsys.readouterr().err

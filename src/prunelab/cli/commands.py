@@ -138,8 +138,8 @@ def evaluate(args):
 
         from prunelab.export import onnx_accuracy
 
-        if not Path(args.source).is_file():
-            raise PrunelabError(f"{args.source} does not exist")
+        if not Path(args.source).exists() and not Path(args.source).is_symlink():
+            raise PrunelabError(f"{args.source} does not exist")  # anything else: export.onnx_accuracy says what it is
         name, dataset = "onnx", args.dataset or "mnist"
         splits = data.load(dataset, data_dir=args.data_dir)
         result = onnx_accuracy(args.source, splits.test_images, splits.test_labels, dataset)
