@@ -80,13 +80,28 @@ def test_a_user_model_on_an_npz_runs_every_stage_and_exports_c(user_project, cap
 def test_a_bad_factory_is_one_line(user_project, capsys, spec, message):
     assert main(["train", "--model", spec, "--dataset", "npz:images.npz", "--runs-dir", "runs"]) == 2
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    errors = [line for line in err.splitlines() if line.startswith("prunelab: error:")]
+    assert len(errors) == 1 and message in errors[0]
 
 
 def test_a_bad_npz_is_one_line(user_project, capsys):
     np.savez(user_project / "bad.npz", x_train=np.zeros((4, 8, 8), np.uint8), y_train=np.zeros(4, np.int64))
     assert main(["train", "--model", "user_nets:small_cnn", "--dataset", "npz:bad.npz", "--runs-dir", "runs"]) == 2
     assert "bad.npz lacks x_test, y_test" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"x": (np.zeros((8, 3, 12, 12), np.uint8)), "y": np.arange(8) % 6}, "gives (4,) scores an example, but npz:wide.npz's labels run to 5"),
+    ({"x": (np.zeros((8, 1, 12, 12), np.uint8)), "y": np.arange(8) % 4}, "does not take npz:wide.npz's examples of shape (1, 12, 12)"),
+])
+def test_a_model_that_does_not_fit_the_data_is_one_line_before_training(user_project, capsys, data, message):
+    """issue 23: IndexError or RuntimeError in the middle of the first epoch."""
+    np.savez(user_project / "wide.npz", x_train=data["x"], y_train=data["y"], x_test=data["x"], y_test=data["y"])
+    assert main(["train", "--model", "user_nets:small_cnn", "--dataset", "npz:wide.npz", "--runs-dir", "runs"]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("prunelab: error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert not list((user_project / "runs").rglob("metrics.jsonl"))  # nothing trained
 
 
 SWEEP = '''

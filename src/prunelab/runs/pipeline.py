@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from prunelab import data, models
@@ -175,6 +176,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all", file
     began = time.perf_counter()
     loaded = data.load(config.data.dataset, data_dir=config.data.data_dir or None)
     splits = prepare_data(config, loaded)
+    check_model_fits(config, splits)  # before any stage trains: one example and the label range
     seconds = {"data": time.perf_counter() - began}
     dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
     stop = furthest_finished(config, runs_dir, stop)
@@ -252,6 +254,26 @@ def furthest_finished(config: RunConfig, runs_dir: Path, stop: str) -> str:
         if STOPS.index(later) > STOPS.index(stop) and stages.finished(stage_dir(config, runs_dir, stage)) is not None:
             return later
     return stop
+
+
+def check_model_fits(config: RunConfig, splits) -> None:
+    """The model takes one training example and gives at least as many scores as the data has
+    classes; else one line now, instead of an IndexError or RuntimeError in the middle of an epoch."""
+    from prunelab.training.loop import as_input
+
+    torch.manual_seed(config.seed)
+    model = models.build(config.model).eval()
+    example = as_input(torch.as_tensor(np.asarray(splits.train_images[:1])))
+    try:
+        with torch.no_grad():
+            scores = model(example)
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+        raise PrunelabError(f"{config.model} does not take {config.data.dataset}'s examples of shape "
+                            f"{tuple(example.shape[1:])}: {str(exc).splitlines()[0]}") from None
+    top = max(int(np.asarray(labels).max(initial=0)) for labels in (splits.train_labels, splits.test_labels))
+    if scores.ndim != 2 or scores.shape[1] <= top:
+        raise PrunelabError(f"{config.model} gives {tuple(scores.shape[1:])} scores an example, but "
+                            f"{config.data.dataset}'s labels run to {top}")
 
 
 def final_test(config: RunConfig, run: Path, stop: str, device, splits) -> dict:
