@@ -145,3 +145,25 @@ def test_a_damaged_sweep_record_is_replaced_when_the_sweep_ends(smoke, tmp_path)
     assert _previous(tmp_path / FILE_NAME) == {}
     (tmp_path / FILE_NAME).write_text("[1, 2]")
     assert _previous(tmp_path / FILE_NAME) == {}
+
+
+def test_a_hand_edited_summary_or_config_is_reported_as_unchecked(smoke, tmp_path):
+    """issue 23: the report showed a hand-edited 99.99% dense accuracy, and a LeNet-5 run relabelled
+    LeNet-5-Caffe in its config.toml, as fact."""
+    import shutil
+
+    from prunelab.reporting.base import load_record
+
+    runs = tmp_path / "runs"
+    shutil.copytree(smoke["runs"], runs, symlinks=True)
+    run = next(p for p in runs.iterdir() if p.name.startswith("lenet5-"))
+    assert load_record(run).unchecked is None
+    summary = json.loads((run / "summary.json").read_text())
+    summary["dense"]["test_accuracy"] = 0.9999
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert "summary.json says dense test_accuracy 0.9999, its stage record" in load_record(run).unchecked
+    assert cli("report", runs, "--output", tmp_path / "report") == 0
+    assert "1 of these runs could not be checked" in (tmp_path / "report" / "report.md").read_text()
+    config = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(config.replace('model = "lenet5"', 'model = "lenet5-caffe"'))
+    assert "config.toml is not the settings its name was made from" in load_record(run).unchecked

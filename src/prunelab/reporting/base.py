@@ -38,6 +38,7 @@ class RunRecord:
     settings: dict  # dotted name -> value, e.g. "prune.sparsity": 0.9 (device left out)
     summary: dict  # figures named for the split that measured them (runs/measured.py)
     metrics: dict = field(default_factory=dict)  # stage -> per-epoch rows, named the same way
+    unchecked: str | None = None  # why its files do not bear out its summary (the report says so)
 
     @property
     def sparsity(self) -> float:
@@ -64,19 +65,53 @@ class RunRecord:
 
 
 def load_record(run: Path) -> RunRecord | None:
-    """A run directory with config.toml and summary.json; None for an unfinished one."""
+    """A run directory with config.toml and summary.json, checked (``check_summary``: ``unchecked``
+    says why its stage records do not bear it out); None for an unfinished one."""
     if not (run / "config.toml").exists() or not (run / "summary.json").exists():
         return None
-    settings = flatten(load_toml(run / "config.toml").to_dict())
+    config = load_toml(run / "config.toml")
+    settings = flatten(config.to_dict())
     settings.pop("device")
     summary = read_json_file(run / "summary.json", "summary")
     if not isinstance(summary, dict) or "dense" not in summary:
         raise PrunelabError(f"summary {run / 'summary.json'} is damaged (not a run's summary); delete it and rerun the run")
+    problem = check_summary(run, config, summary)
     summary = name_by_split(summary)  # also a summary written before validation figures had their own names
     split = summary.get("evaluated_on", "test")
     metrics = {stage: [by_split(row, split) for row in read_rows(run / stage / "metrics.jsonl")]
                for stage in ("dense", "pruned", "quantized")}
-    return RunRecord(run.name, run, settings, summary, metrics)
+    return RunRecord(run.name, run, settings, summary, metrics, problem)
+
+
+STAGE_SECTIONS = (("dense", "dense"), ("pruned", "pruned"), ("quantized", "compressed"))
+
+
+def check_summary(run: Path, config, summary: dict) -> str | None:
+    """Why ``summary`` cannot be taken as fact, or None: the settings must be those the run's name
+    hashes (a hand-edited config.toml is not), every stage it reports must be finished and intact
+    (``runs.record.check``: the checksums of its result and files), and the figures it states for
+    that stage must be the stage's own."""
+    from prunelab.runs import record
+    from prunelab.runs.pipeline import run_name
+
+    if run_name(config) != run.name:
+        return "its config.toml is not the settings its name was made from (edited?)"
+    split = summary.get("evaluated_on", "test")
+    for stage, section in STAGE_SECTIONS:
+        if section not in summary:
+            continue
+        result, problem = record.check(run / stage)
+        if result is None:
+            return problem or f"its {stage} stage is not finished"
+        stated = summary[section] if isinstance(summary[section], dict) else {}
+        for figure in ("accuracy", "errors"):
+            said = stated.get(f"{split}_{figure}", stated.get(f"test_{figure}"))
+            if said != result.get(f"test_{figure}"):
+                return f"summary.json says {section} {split}_{figure} {said!r}, its stage record {result.get(f'test_{figure}')!r}"
+        for figure in ("file_bytes", "ratio", "sparsity"):
+            if figure in stated and figure in result and stated[figure] != result[figure]:
+                return f"summary.json says {section} {figure} {stated[figure]!r}, its stage record {result[figure]!r}"
+    return None
 
 
 def group(records: list[RunRecord], ignore: tuple) -> list[list[RunRecord]]:

@@ -88,6 +88,7 @@ def write_report(inputs: list, folder) -> dict:
     records = [r for r in map(load_record, run_dirs) if r is not None]
     if not records:
         raise PrunelabError(f"none of the {len(run_dirs)} runs found has finished (no summary.json)")
+    unchecked = [f"{r.name}: {r.unchecked}" for r in records if r.unchecked]
     folder.mkdir(parents=True, exist_ok=True)
     results = draw(records, folder)
     figures = [r for r in results if isinstance(r, Figure)]
@@ -96,6 +97,10 @@ def write_report(inputs: list, folder) -> dict:
              f"Regenerate: `prunelab report {' '.join(map(str, inputs))} --output {folder}`", "",
              f"{len(records)} finished runs" + (f" ({len(run_dirs) - len(records)} unfinished left out)"
                                                   if len(run_dirs) > len(records) else "") + "."]
+    if unchecked:
+        lines += ["", f"**{len(unchecked)} of these runs could not be checked**: their summary.json is shown as it is "
+                      f"on disk, not as their stage records bear it out:"]
+        lines += [f"- {why}" for why in unchecked]
     for e in executions:
         if e["runs"]:
             parts = [f"{x['jobs']} runs at a time ({x.get('threads_per_job')} torch thread(s) each) for {x.get('seconds')} s"
