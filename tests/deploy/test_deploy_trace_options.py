@@ -66,3 +66,17 @@ def test_a_flattened_convolution_as_the_output_gives_every_score(tmp_path, monke
         assert np.allclose(to_module(graph)(x).numpy(), expected, atol=1e-6)
     got = Engine(graph, weights="float", batch=1).scores(x.numpy())
     assert got.shape == (5, 8) and np.allclose(got, expected, atol=1e-5)
+
+
+class Twice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.flat, self.fc = nn.Flatten(), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.fc(self.flat(x))))
+
+
+def test_a_layer_used_twice_is_refused_by_name():
+    with pytest.raises(PrunelabError, match="fc is used twice in Twice's forward"):
+        g.trace(Twice().eval(), (4,))

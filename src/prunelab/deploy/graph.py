@@ -160,6 +160,9 @@ def trace(model: nn.Module, input_shape=(1, 28, 28)) -> Graph:
         if node.all_input_nodes != [previous] or not node.args or node.args[0] is not previous:
             raise PrunelabError(f"{type(model).__name__} is not a chain of operations (at {node.name})")
         op = _op(node, modules)
+        if isinstance(op, WEIGHTED) and any(isinstance(o, WEIGHTED) and o.name == op.name for o in ops):
+            raise PrunelabError(f"{op.name} is used twice in {type(model).__name__}'s forward: shared weights are "
+                                f"not supported (give each use a module of its own)")
         if op is not None:
             ops.append(op)
         previous = node
