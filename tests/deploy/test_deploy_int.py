@@ -14,6 +14,7 @@ from prunelab.deploy import calibrate, cint, intplan, intref
 from prunelab.deploy import graph as g
 from prunelab.deploy.compact import compact
 from prunelab.deploy.engine import IntEngine, compiler
+from prunelab.deploy.inttables import int_table
 from prunelab.errors import PrunelabError
 from deploy_helpers import ConvChain, sparsify
 
@@ -75,7 +76,7 @@ def test_the_reference_tracks_the_float_model():
 
 def test_layers_get_the_smaller_layout_and_groups_share_one_multiply():
     stage = int_chain(seed=5)[1].stages[-1]
-    chosen, pairs, groups = (cint._table(stage, layout) for layout in ("smaller", "pairs", "groups"))
+    chosen, pairs, groups = (int_table(stage, layout) for layout in ("smaller", "pairs", "groups"))
     assert chosen["bytes"] == min(pairs["bytes"], groups["bytes"])
     weights = int(np.count_nonzero(stage.weight))
     assert len(pairs["arrays"]["weight"][1]) == len(groups["arrays"]["gap"][1]) == weights
