@@ -98,3 +98,11 @@ def test_an_onnx_file_that_is_a_fifo_is_named_for_what_it_is(tmp_path, capsys):
     os.mkfifo(tmp_path / "m.onnx")
     assert main(["evaluate", str(tmp_path / "m.onnx")]) == 2
     assert "m.onnx is a FIFO, not a regular file" in capsys.readouterr().err
+
+
+def test_a_mask_that_is_not_a_regular_file_is_refused(special):
+    from prunelab.pruning.mask import Mask
+
+    path, message = special
+    with pytest.raises(PrunelabError, match=message):
+        Mask.load(path)

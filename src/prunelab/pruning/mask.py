@@ -1,12 +1,13 @@
 """`Mask`: parameter name -> boolean tensor (True = weight kept). Masks only ever shrink."""
 
 import io
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from prunelab.errors import PrunelabError
-from prunelab.foundations.files import write_bytes
+from prunelab.foundations.files import read_regular, write_bytes
 
 
 def prunable_names(model: nn.Module) -> list[str]:
@@ -16,6 +17,9 @@ def prunable_names(model: nn.Module) -> list[str]:
         for name, module in model.named_modules()
         if isinstance(module, (nn.Conv2d, nn.Linear))
     ]
+
+
+MAX_MASK_BYTES = 256 << 20  # LeNet-300-100's masks are 270 kB
 
 
 class Mask(dict):
@@ -70,10 +74,11 @@ class Mask(dict):
 
     @staticmethod
     def load(path) -> "Mask":
+        if not Path(path).exists() and not Path(path).is_symlink():
+            raise PrunelabError(f"mask file {path} does not exist")
+        data = read_regular(path, MAX_MASK_BYTES, "mask file")  # a FIFO would hang torch.load, /dev/zero never end
         try:
-            tensors = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise PrunelabError(f"mask file {path} does not exist") from None
+            tensors = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises many types for a damaged file
             raise PrunelabError(f"mask file {path} is unreadable: {exc}".splitlines()[0]) from None
         if not isinstance(tensors, dict) or any(t.dtype != torch.bool for t in tensors.values()):
