@@ -66,3 +66,28 @@ def test_board_classifies_as_the_host_engine(model, tmp_path, monkeypatch):
     weights = int(re.search(r"NET_WEIGHT_BYTES (\d+)", header).group(1))
     assert data + bss == buffers  # no RAM but the buffers the header states
     assert text > weights  # the tables are in flash, beside the code
+
+
+def test_the_integer_engine_on_a_cortex_m0_classifies_as_the_host(tmp_path, monkeypatch):
+    """The int8 export on QEMU's micro:bit (ARMv6-M, no FPU): the board's classes are the host
+    build's, the object calls no libgcc routine, and its RAM is the buffers the header states."""
+    from prunelab.deploy import calibrate, cint, intplan
+    from prunelab.deploy.engine import IntEngine
+
+    monkeypatch.setenv("PRUNELAB_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(3)
+    graph = compact(g.trace(sparsify(ConvChain(), seed=3, density=0.5), (1, 12, 12))).graph
+    images = np.random.default_rng(0).integers(0, 256, (6, 144), dtype=np.uint8)
+    plan = intplan.int_plan(graph, calibrate.activation_ranges(graph, images.reshape(-1, 1, 12, 12)))
+    header, source = cint.generate(plan, "net")
+    (tmp_path / "net.h").write_text(header)
+    (tmp_path / "net.c").write_text(source)
+    board = embedded.BOARDS["m0"]
+    elf, model_obj = embedded.firmware({"net": tmp_path / "net.c"}, "net_classify", tmp_path / "m0", "Os",
+                                       inputs=144, board=board)
+    result = embedded.run_board(elf, images, tmp_path / "m0", timeout=60, board=board)
+    assert result["classes"].tolist() == IntEngine(plan).scores(images).argmax(1).tolist()
+    assert result["instructions_per_tick"] == 62.5  # the micro:bit's 16 MHz clock, 1 ns an instruction
+    assert embedded.helpers(model_obj, elf) == []
+    text, data, bss = embedded.size(model_obj)
+    assert data + bss == int(re.search(r"NET_RAM_BYTES (\d+)", header).group(1))
