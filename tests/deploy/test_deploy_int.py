@@ -118,3 +118,17 @@ def test_a_cortex_m0_object_needs_no_helper_from_libgcc(tmp_path):
     undefined = subprocess.run(["arm-none-eabi-nm", "-u", "net.o"], cwd=tmp_path, capture_output=True, text=True)
     symbols = {line.split()[-1] for line in undefined.stdout.splitlines()}
     assert symbols <= {"memset"}, symbols  # gcc may call memset for the zero border; nothing from libgcc
+
+
+def test_ranges_are_rounded_up_to_three_digits_and_older_files_still_read():
+    from types import SimpleNamespace
+
+    from prunelab.deploy.calibrate import rounded_up, stored_ranges
+
+    assert [rounded_up(v) for v in (12.487619, 0.0012341, 999.01, 0.0)] == [12.5, 0.00124, 1000.0, 0.0]
+    layers = [SimpleNamespace(name=n) for n in ("conv1", "fc1", "fc2")]
+    new = SimpleNamespace(metadata={"calibration": [12.5, 3.0]}, layers=layers)
+    first = SimpleNamespace(metadata={"calibration": {"ranges": {"conv1": 12.49, "fc1": 3.0}, "images": 9}}, layers=layers)
+    assert stored_ranges(new) == {"conv1": 12.5, "fc1": 3.0} and stored_ranges(first) == {"conv1": 12.49, "fc1": 3.0}
+    with pytest.raises(PrunelabError, match="a range for each of conv1, fc1"):
+        stored_ranges(SimpleNamespace(metadata={"calibration": [1.0]}, layers=layers))

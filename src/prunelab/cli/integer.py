@@ -30,30 +30,30 @@ def register_calibrate(parser):
 
 def calibrate(args):
     from prunelab.compression import CompressedModel
-    from prunelab.deploy.calibrate import DEFAULT_IMAGES
+    from prunelab.deploy.calibrate import DEFAULT_IMAGES, stored_ranges
 
     path = _file_of(args.file)
     compressed = CompressedModel.read(path)
     count = DEFAULT_IMAGES if args.images is None else args.images
     if count < 1:
         raise PrunelabError(f"--images must be at least 1, got {count}")
-    calibrated = with_calibration(compressed, args.model, args.dataset, args.data_dir, count)
+    calibrated, used = with_calibration(compressed, args.model, args.dataset, args.data_dir, count)
     write_bytes(args.output, calibrated.to_bytes())
     CompressedModel.read(args.output)  # verify what was written
-    ranges = calibrated.metadata["calibration"]["ranges"]
-    print(f"calibrated on {calibrated.metadata['calibration']['images']:,} training images: "
-          + ", ".join(f"{name} {value:.4g}" for name, value in ranges.items()))
+    ranges = stored_ranges(calibrated)
+    print(f"calibrated on {used:,} training images: "
+          + ", ".join(f"{name} {value:.3g}" for name, value in ranges.items()))
     print(f"wrote {args.output}")
 
 
 def with_calibration(compressed, model_name=None, dataset=None, data_dir=None, count=None):
-    """``compressed`` with its activation ranges in the metadata, measured on the first ``count``
-    training images of its dataset (the same images whichever split a run validated on)."""
+    """(``compressed`` with its activation ranges in the metadata, the images used): the first
+    ``count`` training images of its dataset (the same whichever split a run validated on)."""
     from prunelab.deploy.calibrate import DEFAULT_IMAGES, calibrated
 
     dataset = dataset or compressed.metadata.get("dataset") or "mnist"
     images = data.load(dataset, data_dir=data_dir).train_images[:count or DEFAULT_IMAGES]
-    return calibrated(compressed, images, f"{dataset} train[:{len(images)}]", model_name)
+    return calibrated(compressed, images, model_name), len(images)
 
 
 def _file_of(source: str) -> Path:
@@ -83,7 +83,7 @@ def int_plan_of(source: str, model_name=None):
 
     path = _file_of(source)
     compressed = CompressedModel.read(path)
-    ranges = stored_ranges(compressed.metadata)
+    ranges = stored_ranges(compressed)
     if ranges is None:
         raise PrunelabError(f"{path} holds no calibration for the integer engine; run "
                             f"`prunelab calibrate {path} --output CALIBRATED.plc` first")

@@ -1,10 +1,14 @@
 """Activation ranges for the integer engine, measured on training images: for every stage but the
 last (``cplan``), the largest |value| of its output (after its activation and pooling) that the
 float compact model produces. ``intplan`` turns each into the stage's 8-bit output scale. They
-travel in the compressed file's metadata (``calibration``), so the integer export needs no data.
+travel in the compressed file's metadata, so the integer export needs no data: ``calibration`` is
+the list of ranges in the order of the file's layers (the last has none), each rounded up to three
+significant digits (an 8-bit scale needs no more), about 40 bytes of a file.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -36,29 +40,40 @@ def activation_ranges(graph: g.Graph, images: np.ndarray, chunk: int = 1000) -> 
     return ranges
 
 
-def stored_ranges(metadata: dict) -> dict[str, float] | None:
-    """The ranges a file's metadata holds, checked, or None when it holds none."""
-    entry = metadata.get(KEY)
+def stored_ranges(compressed) -> dict[str, float] | None:
+    """Layer name -> range from a file's metadata, checked, or None when it holds none. Also reads
+    the first form written (an object with a name -> range "ranges" table)."""
+    entry = compressed.metadata.get(KEY)
     if entry is None:
         return None
-    ranges = entry.get("ranges") if isinstance(entry, dict) else None
-    if not isinstance(ranges, dict) or not all(isinstance(k, str) and isinstance(v, (int, float)) and not
-                                               isinstance(v, bool) and 0 <= v < 1e30 for k, v in ranges.items()):
-        raise PrunelabError("the file's calibration is malformed (layer name -> range of 0 or more)")
+    names = [layer.name for layer in compressed.layers][:-1]
+    if isinstance(entry, dict) and isinstance(entry.get("ranges"), dict):
+        ranges = entry["ranges"]
+    elif isinstance(entry, list) and len(entry) == len(names):
+        ranges = dict(zip(names, entry))
+    else:
+        raise PrunelabError(f"the file's calibration is malformed (a range for each of {', '.join(names)})")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1e30 for v in ranges.values()):
+        raise PrunelabError("the file's calibration is malformed (each range a number of 0 or more)")
     return {k: float(v) for k, v in ranges.items()}
 
 
-def calibration_entry(ranges: dict, images: int, source: str) -> dict:
-    return {"ranges": ranges, "images": int(images), "source": source}
+def rounded_up(value: float, digits: int = 3) -> float:
+    """``value`` rounded up to ``digits`` significant digits (a range never shrinks: nothing clips)."""
+    if value <= 0:
+        return 0.0
+    exponent = math.floor(math.log10(value)) - digits + 1
+    return float(f"{math.ceil(value / 10.0 ** exponent)}e{exponent}")
 
 
-def calibrated(compressed, images: np.ndarray, source: str, model_name: str | None = None):
+def calibrated(compressed, images: np.ndarray, model_name: str | None = None):
     """``compressed`` (a ``CompressedModel``) with the ranges its compact model gives on ``images``
     (uint8, any shape with the file's pixels per image) in its metadata."""
     from prunelab.compress import compact_graph, file_input_shape
     from prunelab.compression import CompressedModel
 
     shaped = np.asarray(images).reshape(len(images), *file_input_shape(compressed))
-    entry = calibration_entry(activation_ranges(compact_graph(compressed, model_name), shaped), len(images), source)
+    ranges = activation_ranges(compact_graph(compressed, model_name), shaped)
+    entry = [rounded_up(ranges[layer.name]) for layer in compressed.layers[:-1]]
     return CompressedModel(model=compressed.model, metadata={**compressed.metadata, KEY: entry},
                            layers=compressed.layers, dense=compressed.dense, kept=compressed.kept)

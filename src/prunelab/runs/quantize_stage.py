@@ -74,7 +74,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
         metadata["input_shape"] = list(shape)
     compressed = pack_model(model.cpu(), config.model, shared, q.index_bits, metadata, shape)  # compact: format 3
     calibration = splits.train_images[:DEFAULT_IMAGES]  # the integer engine's activation ranges travel in the file
-    compressed = calibrated(compressed, calibration, f"{config.data.dataset} train[:{len(calibration)}]", config.model)
+    compressed = calibrated(compressed, calibration, config.model)
     compressed.write(stage_dir / FILE_NAME)
     from_file = evaluate(unpack_model(CompressedModel.read(stage_dir / FILE_NAME), config.model).to(device),
                          splits.test_images, splits.test_labels)
