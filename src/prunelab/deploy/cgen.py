@@ -67,8 +67,8 @@ def _source(name, run, tables, batch, floats, about) -> str:
              f"#define NB {batch}\n\n"]
     for n, (stage, t) in enumerate(zip(run.stages, tables)):
         for suffix, (ctype, values) in t.arrays.items():
-            parts.append(_array(f"L{n}_{suffix}", ctype, values))
-        parts.append(_array(f"L{n}_bias", "float", stage.layer.bias))
+            parts.append(c_array(f"L{n}_{suffix}", ctype, values))
+        parts.append(c_array(f"L{n}_bias", "float", stage.layer.bias))
     parts.append(f"static float buf_a[{max(a, 1) * batch}];\nstatic float buf_b[{max(b, 1) * batch}];\n")
     if plane:
         parts.append(f"static float plane[{plane * batch}];\n")
@@ -88,7 +88,8 @@ def _number(ctype: str, value) -> str:
     return str(int(value))
 
 
-def _array(cname: str, ctype: str, values) -> str:
+def c_array(cname: str, ctype: str, values) -> str:
+    """A ``static const`` C array of ``values``, lines under 100 characters (float or integer types)."""
     values = np.asarray(values).ravel()
     items = [_number(ctype, v) for v in values] or ["0"]
     lines, line = [], ""

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 
 from prunelab.deploy import graph as g
+from prunelab.deploy.cgen import c_array
 from prunelab.deploy.intplan import IntPlan, IntStage, ram_bytes
 from prunelab.deploy.inttables import LAYOUTS, int_table
 from prunelab.errors import PrunelabError
@@ -72,7 +73,7 @@ def _source(name, plan, tables, ram, about) -> str:
     for n, table in enumerate(tables):
         parts.append(f"/* {plan.stages[n].name}: {table['kind']} */\n")
         for suffix, (ctype, values) in table["arrays"].items():
-            parts.append(_array(f"L{n}_{suffix}", ctype, values))
+            parts.append(c_array(f"L{n}_{suffix}", ctype, values))
     parts.append(f"\nstatic uint8_t buf_a[{max(ram['buf_a'], 1)}];\n")
     if ram["buf_b"]:
         parts.append(f"static uint8_t buf_b[{ram['buf_b']}];\n")
@@ -84,18 +85,6 @@ def _source(name, plan, tables, ram, about) -> str:
         parts.append(_conv(n, stage, table) if isinstance(stage.stage.layer, g.Conv) else _dense(n, stage, table))
     parts.append(_driver(name, plan))
     return "".join(parts)
-
-
-def _array(cname: str, ctype: str, values) -> str:
-    items = [str(int(v)) for v in values] or ["0"]
-    lines, line = [], ""
-    for item in items:
-        if len(line) + len(item) > 96:
-            lines.append(line.rstrip())
-            line = ""
-        line += item + ", "
-    lines.append(line.rstrip().rstrip(","))
-    return f"static const {ctype} {cname}[{len(items)}] = {{\n    " + "\n    ".join(lines) + "\n};\n"
 
 
 def _ctype(value_range) -> str:
@@ -166,9 +155,21 @@ def _conv(n: int, stage: IntStage, table: dict) -> str:
     combine = "if ((dy == 0 && dx == 0) || acc > best) best = acc;" if pool is None or pool.kind == "max" \
         else "best += acc;"
     declare, call = _row(n, stage, table)
-    if _pools_in_one_pass(stage, table):
-        return _window_kernel(n, stage, table) + _pooled_conv(n, stage, table)
-    return (f"/* {layer.name}: convolution {tuple(layer.weight.shape)}, stride {layer.stride}, output {ho}x{wo}"
+    kernel = ""
+    if _pools_in_one_pass(stage, table):  # the window's four accumulators in one call
+        kernel = _window_kernel(n, stage, table)
+        best = (f"const int32_t best = window{n}(source + py * {ph * sh * wp} + px * {pw * sw}, gap, first, count, "
+                f"L{n}_bias[o]);\n")
+    else:
+        best = (f"int32_t best = 0;\n"
+                f"                for (int dy = 0; dy < {kh}; dy++)\n"
+                f"                    for (int dx = 0; dx < {kw}; dx++) {{\n"
+                f"                        const {src} *in = source + (py * {ph} + dy) * {sh * wp} + (px * {pw} + dx) * {sw};\n"
+                f"                        const int32_t acc = {call};\n"
+                f"                        {combine}\n"
+                f"                    }}\n")
+    return kernel + (
+            f"/* {layer.name}: convolution {tuple(layer.weight.shape)}, stride {layer.stride}, output {ho}x{wo}"
             f"{f', {pool.kind} pool {pool.size}' if pool else ''}; int32 bound {stage.bound:,} */\n"
             f"static void layer{n}(const {src} *restrict source, {dst} *restrict target) {{\n"
             + (f"    for (uint32_t i = 0; i < {st.target.size}; i++) target[i] = 0;  /* zero border */\n"
@@ -177,13 +178,7 @@ def _conv(n: int, stage: IntStage, table: dict) -> str:
             f"        {declare}"
             f"        for (int py = 0; py < {st.target.height}; py++)\n"
             f"            for (int px = 0; px < {st.target.width}; px++) {{\n"
-            f"                int32_t best = 0;\n"
-            f"                for (int dy = 0; dy < {kh}; dy++)\n"
-            f"                    for (int dx = 0; dx < {kw}; dx++) {{\n"
-            f"                        const {src} *in = source + (py * {ph} + dy) * {sh * wp} + (px * {pw} + dx) * {sw};\n"
-            f"                        const int32_t acc = {call};\n"
-            f"                        {combine}\n"
-            f"                    }}\n"
+            f"                {best}"
             f"                {_store(stage, 'best')}\n"
             f"                target[(o * {dh} + py + {st.target.pad}) * {dw} + px + {st.target.pad}] = ({dst})q;\n"
             f"            }}\n"
@@ -217,32 +212,6 @@ def _window_kernel(n: int, stage: IntStage, table: dict) -> str:
             f"    int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;\n"
             f"    uint32_t k = 0;\n"
             f"    if (n) do {{ {step} }} while (++k != n);\n{result}}}\n\n")
-
-
-def _pooled_conv(n: int, stage: IntStage, table: dict) -> str:
-    st, layer = stage.stage, stage.stage.layer
-    _, wp = st.source.padded
-    sh, sw = layer.stride
-    ph, pw = st.pool.stride
-    dh, dw = st.target.padded
-    src, dst, gap = _ctype(stage.source_range), _ctype(stage.target_range), table["arrays"]["gap"][0]
-    return (f"/* {layer.name}: convolution {tuple(layer.weight.shape)}, stride {layer.stride}, output "
-            f"{st.conv_out[0]}x{st.conv_out[1]}, {st.pool.kind} pool {st.pool.size}; int32 bound {stage.bound:,} */\n"
-            f"static void layer{n}(const {src} *restrict source, {dst} *restrict target) {{\n"
-            + (f"    for (uint32_t i = 0; i < {st.target.size}; i++) target[i] = 0;  /* zero border */\n"
-               if st.target.pad else "")
-            + f"    for (int o = 0; o < {layer.weight.shape[0]}; o++) {{\n"
-            f"        const {gap} *gap = L{n}_gap + L{n}_start[o];\n"
-            f"        const int8_t *first = L{n}_weight + L{n}_start[o];\n"
-            f"        const uint32_t count = L{n}_start[o + 1] - L{n}_start[o];\n"
-            f"        for (int py = 0; py < {st.target.height}; py++)\n"
-            f"            for (int px = 0; px < {st.target.width}; px++) {{\n"
-            f"                const int32_t best = window{n}(source + py * {ph * sh * wp} + px * {pw * sw}, gap, first, "
-            f"count, L{n}_bias[o]);\n"
-            f"                {_store(stage, 'best')}\n"
-            f"                target[(o * {dh} + py + {st.target.pad}) * {dw} + px + {st.target.pad}] = ({dst})q;\n"
-            f"            }}\n"
-            f"    }}\n}}\n\n")
 
 
 def _dense(n: int, stage: IntStage, table: dict) -> str:
