@@ -150,14 +150,8 @@ def main(argv=None) -> None:
     if args.output is None:
         partial = args.quick or args.images < 10000
         args.output = ROOT / ("build/embedded/quick" if partial else "results/mcu") / "measurements.json"
-    if embedded.missing_tools():
-        sys.exit(f"missing: {', '.join(embedded.missing_tools())} (apt-get install gcc-arm-none-eabi "
-                 "libnewlib-arm-none-eabi qemu-system-arm)")
-    from prunelab import data
-
-    splits = data.load("mnist")
-    images = splits.test_images[: args.images].reshape(-1, 784)
-    labels = splits.test_labels[: args.images]
+    embedded.require_tools()
+    images, labels = embedded.mnist_test_images(args.images)
     rows = []
     for spec in args.models:
         name, _, file = spec.partition("=")

@@ -89,6 +89,20 @@ def missing_tools() -> list[str]:
     return [tool for tool in (CC, QEMU) if shutil.which(tool) is None]
 
 
+def require_tools() -> None:
+    if missing_tools():
+        sys.exit(f"missing: {', '.join(missing_tools())} (apt-get install gcc-arm-none-eabi "
+                 "libnewlib-arm-none-eabi qemu-system-arm)")
+
+
+def mnist_test_images(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` MNIST test images as (N, 784) bytes, and their labels."""
+    from prunelab import data
+
+    splits = data.load("mnist")
+    return splits.test_images[:count].reshape(-1, 784), splits.test_labels[:count]
+
+
 @dataclass
 class Build:
     """One firmware image: the model object's sizes and what the run on the board measured."""
@@ -330,14 +344,8 @@ def main(argv=None) -> None:
         result = json.loads(args.output.read_text())
         args.output.with_suffix(".md").write_text(f"`{result['command']}`\n\n{table(result['models'])}")
         return
-    if missing_tools():
-        sys.exit(f"missing: {', '.join(missing_tools())} (apt-get install gcc-arm-none-eabi "
-                 "libnewlib-arm-none-eabi qemu-system-arm)")
-    from prunelab import data
-
-    splits = data.load("mnist")
-    images = splits.test_images[: args.images].reshape(-1, 784)
-    labels = splits.test_labels[: args.images]
+    require_tools()
+    images, labels = mnist_test_images(args.images)
     rows = []
     for spec in args.models:
         name, _, file = spec.partition("=")
