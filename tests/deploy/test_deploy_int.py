@@ -75,13 +75,51 @@ def test_the_reference_tracks_the_float_model():
 
 
 def test_layers_get_the_smaller_layout_and_groups_share_one_multiply():
-    stage = int_chain(seed=5)[1].stages[-1]
-    chosen, pairs, groups = (int_table(stage, layout) for layout in ("smaller", "pairs", "groups"))
-    assert chosen["bytes"] == min(pairs["bytes"], groups["bytes"])
+    plan = int_chain(seed=5)[1]
+    conv, stage = plan.stages[0], plan.stages[-1]
+    chosen, pairs, groups, packed = (int_table(stage, layout) for layout in ("smaller", "pairs", "groups", "packed"))
+    assert chosen["bytes"] == min(pairs["bytes"], groups["bytes"], packed["bytes"])
+    assert int_table(conv)["kind"] != "packed"  # a convolution reads its table once per position
     weights = int(np.count_nonzero(stage.weight))
     assert len(pairs["arrays"]["weight"][1]) == len(groups["arrays"]["gap"][1]) == weights
     distinct = sum(len(np.unique(row[row != 0])) for row in stage.weight.reshape(len(stage.weight), -1))
     assert len(groups["arrays"]["value"][1]) == distinct  # one multiply per distinct value of a row
+
+
+def _unpacked(table) -> list[tuple[list, list]]:
+    """A packed table read back entry by entry, as the C reads it: (offsets, values) of each row
+    with the fillers (code 0) left out."""
+    gap_bits, code_bits = table["bits"]["gap"], table["bits"]["code"]
+    stream = int.from_bytes(bytes(table["arrays"]["stream"][1]), "little")
+    starts, book = table["arrays"]["start"][1], table["arrays"]["book"][1]
+    out = []
+    for first, end in zip(starts, starts[1:]):
+        offset, offsets, values = 0, [], []
+        for k in range(first, end):
+            entry = stream >> (k * (gap_bits + code_bits)) & ((1 << (gap_bits + code_bits)) - 1)
+            offset += entry & ((1 << gap_bits) - 1)
+            if entry >> gap_bits:
+                offsets.append(offset)
+                values.append(book[entry >> gap_bits])
+        out.append((offsets, values))
+    return out
+
+
+def test_packed_and_pair_tables_decode_to_the_rows_with_fillers_for_wide_gaps():
+    from prunelab.deploy import inttables
+
+    unit_rows = [(np.array([0, 3, 700, 701]), np.array([5, -7, 5, 1])), (np.array([], np.int64), np.array([], np.int64)),
+                 (np.array([2, 40]), np.array([-7, 9]))]
+    packed = inttables._packed(unit_rows)
+    assert _unpacked(packed) == [(r[0].tolist(), r[1].tolist()) for r in unit_rows]
+    width = packed["bits"]["gap"] + packed["bits"]["code"]
+    assert packed["bits"]["code"] == 3 and width <= inttables.MAX_ENTRY_BITS  # 4 values and the filler's 0
+    assert len(packed["arrays"]["stream"][1]) == (packed["arrays"]["start"][1][-1] * width + 7) // 8 + 2
+    pairs = inttables._pairs(unit_rows)  # the gap of 697 as two fillers of 255 and a gap of 187
+    assert pairs["arrays"]["gap"] == ("uint8_t", [0, 3, 255, 255, 187, 1, 2, 38])
+    assert pairs["arrays"]["weight"][1] == [5, -7, 0, 0, 5, 1, -7, 9]
+    rows = [(np.arange(0, 3000, 600), np.ones(5, np.int64))]  # fillers would outweigh 16-bit gaps
+    assert inttables._pairs(rows)["arrays"]["gap"] == ("uint16_t", [0, 600, 600, 600, 600])
 
 
 def test_source_has_no_float_no_division_and_no_heap():
@@ -95,7 +133,7 @@ def test_source_has_no_float_no_division_and_no_heap():
 
 @needs_cc
 @pytest.mark.parametrize("kwargs", [{}, {"padding": 1}, {"caffe": True}, {"channels": (1, 2), "hidden": 3}])
-@pytest.mark.parametrize("seed, layout", [(0, "smaller"), (1, "pairs"), (2, "groups")])
+@pytest.mark.parametrize("seed, layout", [(0, "smaller"), (1, "pairs"), (2, "groups"), (3, "packed")])
 def test_c_equals_the_reference_bit_for_bit_on_any_input(kwargs, seed, layout, tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNELAB_CACHE_DIR", str(tmp_path))
     _, plan, images = int_chain(seed=seed, **kwargs)

@@ -5,9 +5,10 @@ Python, bit for bit). No float, no double, no division, no 64-bit arithmetic: th
 FPU and pulls no soft-float, division or long-multiply helper from libgcc, so it runs on a
 Cortex-M0 or a small RISC-V core as it is. Only <stdint.h> is included; no heap, no stdio.
 
-Memory: weights are ``static const`` sparse rows, per layer the smaller of two layouts (``inttables``:
-gap and int8 weight pairs, or a row's weights grouped by value so the inputs sharing a weight are
-summed and multiplied once); activations live in two static byte buffers used alternately, sized
+Memory: weights are ``static const`` sparse rows, per layer the smallest of three layouts
+(``inttables``: gap and int8 weight pairs; a row's weights grouped by value so the inputs sharing a
+weight are summed and multiplied once; for linear layers, gaps and codebook codes packed at their
+bit widths); activations live in two static byte buffers used alternately, sized
 by ``intplan.ram_bytes``. A convolution computes each pooled
 output straight from its window's accumulators, so neither a pre-pooling plane nor a full
 convolution output is ever stored.
@@ -81,8 +82,7 @@ def _source(name, plan, tables, ram, about) -> str:
     if ram["buf_b"]:
         parts.append(f"static uint8_t buf_b[{ram['buf_b']}];\n")
     parts.append("\n")
-    kernels = {(t["kind"], _ctype(s.source_range), t["arrays"]["gap"][0]) for s, t in zip(plan.stages, tables)
-               if not _pools_in_one_pass(s, t)}
+    kernels = {_kernel_key(s, t) for s, t in zip(plan.stages, tables) if not _pools_in_one_pass(s, t)}
     parts += [_kernel(*key) for key in sorted(kernels)]
     for n, (stage, table) in enumerate(zip(plan.stages, tables)):
         parts.append(_conv(n, stage, table) if isinstance(stage.stage.layer, g.Conv) else _dense(n, stage, table))
@@ -94,8 +94,16 @@ def _ctype(value_range) -> str:
     return "uint8_t" if value_range[0] >= 0 else "int8_t"
 
 
+def _kernel_key(stage: IntStage, table: dict) -> tuple[str, str, str]:
+    """(layout, input type, gap type or the packed entry's widths): one kernel serves each key."""
+    if table["kind"] == "packed":
+        return table["kind"], _ctype(stage.source_range), f"{table['bits']['gap']}_{table['bits']['code']}"
+    return table["kind"], _ctype(stage.source_range), table["arrays"]["gap"][0]
+
+
 def _kernel_name(kind: str, source: str, gap: str) -> str:
-    return f"{kind}_{'u8' if source == 'uint8_t' else 's8'}_{'g8' if gap == 'uint8_t' else 'g16'}"
+    width = {"uint8_t": "g8", "uint16_t": "g16"}.get(gap, f"b{gap}")
+    return f"{kind}_{'u8' if source == 'uint8_t' else 's8'}_{width}"
 
 
 def _kernel(kind: str, source: str, gap: str) -> str:
@@ -104,6 +112,8 @@ def _kernel(kind: str, source: str, gap: str) -> str:
     loop in registers: 9 instructions a weight for pairs, 7 an input for groups (inlined into the
     layer loops it spilled to the stack, at 16 a weight)."""
     name = _kernel_name(kind, source, gap)
+    if kind == "packed":
+        return _packed_kernel(name, source, *map(int, gap.split("_")))
     if kind == "pairs":
         return (f"static KERNEL int32_t {name}(const {source} *in, const {gap} *gap, const int8_t *weight, "
                 f"uint32_t n, int32_t acc) {{\n"
@@ -123,10 +133,32 @@ def _kernel(kind: str, source: str, gap: str) -> str:
             f"        gap = stop;\n    }}\n    return acc;\n}}\n\n")
 
 
+def _packed_kernel(name: str, source: str, gap_bits: int, code_bits: int) -> str:
+    """Entries k..end-1 of a packed stream: each read from the three bytes that hold it (the
+    stream has two spare bytes at its end), its gap added to ``in``, its code looked up in the
+    layer's codebook. About 8 instructions an entry more than pairs, so only tables read once an
+    image (linear layers) take this layout by default."""
+    width = gap_bits + code_bits
+    return (f"static KERNEL int32_t {name}(const {source} *in, const uint8_t *stream, const int8_t *book, "
+            f"uint32_t k, uint32_t end, int32_t acc) {{\n"
+            f"    uint32_t at = k * {width};\n"
+            f"    if (k != end) do {{\n"
+            f"        const uint8_t *b = stream + (at >> 3);\n"
+            f"        const uint32_t e = ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16) >> (at & 7);\n"
+            f"        in += e & {(1 << gap_bits) - 1}u;\n"
+            f"        acc += (int32_t)book[(e >> {gap_bits}) & {(1 << code_bits) - 1}u] * (int32_t)*in;\n"
+            f"        at += {width};\n"
+            f"    }} while (++k != end);\n"
+            f"    return acc;\n}}\n\n")
+
+
 def _row(n: int, stage: IntStage, table: dict) -> tuple[str, str]:
     """(declarations of row o's table pointers, the kernel call for input ``in``)."""
+    name = _kernel_name(*_kernel_key(stage, table))
+    if table["kind"] == "packed":
+        return (f"const uint32_t entry = L{n}_start[o], end = L{n}_start[o + 1];\n",
+                f"{name}(in, L{n}_stream, L{n}_book, entry, end, L{n}_bias[o])")
     gap = table["arrays"]["gap"][0]
-    name = _kernel_name(table["kind"], _ctype(stage.source_range), gap)
     if table["kind"] == "pairs":
         return (f"const {gap} *gap = L{n}_gap + L{n}_start[o];\n"
                 f"        const int8_t *first = L{n}_weight + L{n}_start[o];\n"

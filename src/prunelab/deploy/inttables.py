@@ -10,29 +10,44 @@ from dataclasses import replace
 
 import numpy as np
 
+from prunelab.deploy import graph as g
 from prunelab.deploy.ctables import rows
 from prunelab.deploy.intplan import IntStage
 from prunelab.errors import PrunelabError
 
-LAYOUTS = ("smaller", "pairs", "groups")
+LAYOUTS = ("smaller", "pairs", "groups", "packed")
+MAX_ENTRY_BITS = 16  # an entry at any bit offset lies in 3 bytes: 7 + 16 <= 24
 
 
 def int_table(stage: IntStage, layout: str = "smaller") -> dict:
-    """One layer's sparse rows in the smaller of two layouts (both exact; the sum is the same):
+    """One layer's sparse rows in one of three layouts (all exact; the sum is the same):
 
     - pairs: per surviving weight a gap from the previous one's input and its int8 value;
     - groups: a row's weights grouped by value, per group the value and a count, then the gaps
       of its inputs from the row's base; the inputs of a group are summed and multiplied once
-      (a k-means layer has few distinct values, so most multiplies go).
+      (a k-means layer has few distinct values, so most multiplies go);
+    - packed: per weight one entry of ``gap_bits + code_bits`` bits in a bit stream, the gap from
+      the previous input and the weight's index in the layer's codebook of int8 values (Han et
+      al.'s relative indices: a gap past ``2^gap_bits - 1`` takes filler entries of code 0, whose
+      value is 0), the gap width chosen for the fewest bytes.
 
-    Gaps are bytes when every gap fits, else 16 bits (a layer whose rows span over 255 inputs)."""
+    In groups, gaps are bytes when every gap fits, else 16 bits; pairs take the fewer bytes of
+    16-bit gaps or byte gaps with filler pairs of weight 0. ``smaller`` takes each
+    layer's smallest, the packed layout only for a linear layer: a convolution reads its table
+    once per output position, and unpacking an entry costs a Cortex-M0 about 8 more instructions,
+    where a linear layer reads its table once an image."""
     layer = replace(stage.stage.layer, weight=stage.weight.astype(np.float32))
     unit_rows = [(offsets.astype(np.int64), values.astype(np.int64)) for offsets, values in
                  rows(layer, stage.stage.source.padded)]
-    pairs, groups = _pairs(unit_rows), _groups(unit_rows)
-    chosen = {"pairs": pairs, "groups": groups}.get(layout) or min(
-        pairs, groups, key=lambda t: (t["bytes"], t["kind"] == "groups"))
-    return _finish(chosen["kind"], {**chosen["arrays"], "bias": ("int32_t", stage.bias.tolist())})
+    if layout != "smaller":
+        chosen = {"pairs": _pairs, "groups": _groups, "packed": _packed}[layout](unit_rows)
+    else:
+        candidates = [_pairs(unit_rows), _groups(unit_rows)]
+        if isinstance(stage.stage.layer, g.Dense):
+            candidates.append(_packed(unit_rows))
+        chosen = min(candidates, key=lambda t: (t["bytes"], LAYOUTS.index(t["kind"])))
+    return _finish(chosen["kind"], {**chosen["arrays"], "bias": ("int32_t", stage.bias.tolist())},
+                   chosen.get("bits", {}))
 
 
 def _typed(values, signed=False) -> tuple[str, list]:
@@ -45,16 +60,28 @@ def _typed(values, signed=False) -> tuple[str, list]:
     return ("uint8_t" if top <= 255 else "uint16_t"), values
 
 
-def _finish(kind: str, arrays: dict) -> dict:
+def _finish(kind: str, arrays: dict, bits: dict | None = None) -> dict:
     size = {"uint16_t": 2, "uint8_t": 1, "int8_t": 1, "int32_t": 4}
-    return {"kind": kind, "arrays": arrays, "bytes": sum(size[t] * max(len(v), 1) for t, v in arrays.values())}
+    return {"kind": kind, "arrays": arrays, "bits": bits or {},
+            "bytes": sum(size[t] * max(len(v), 1) for t, v in arrays.values())}
 
 
 def _pairs(unit_rows) -> dict:
+    """Byte gaps with filler pairs (gap 255, weight 0) where a gap is wider, or 16-bit gaps:
+    whichever takes fewer bytes."""
+    return min(_pairs_with(unit_rows, 255), _pairs_with(unit_rows, None), key=lambda t: t["bytes"])
+
+
+def _pairs_with(unit_rows, top: int | None) -> dict:
     starts, gaps, weights = [0], [], []
     for offsets, values in unit_rows:
-        gaps += np.diff(offsets, prepend=0).tolist()
-        weights += values.tolist()
+        for gap, value in zip(np.diff(offsets, prepend=0).tolist(), values.tolist()):
+            while top is not None and gap > top:
+                gaps.append(top)
+                weights.append(0)
+                gap -= top
+            gaps.append(gap)
+            weights.append(value)
         starts.append(len(gaps))
     return _finish("pairs", {"start": _typed(starts), "gap": _typed(gaps), "weight": _typed(weights, True)})
 
@@ -72,3 +99,37 @@ def _groups(unit_rows) -> dict:
         gap_starts.append(len(gaps))
     return _finish("groups", {"group": _typed(group_starts), "gapstart": _typed(gap_starts), "value": _typed(values, True),
                               "count": ("uint8_t", counts), "gap": _typed(gaps)})
+
+
+def _packed(unit_rows) -> dict:
+    weights = np.concatenate([values for _, values in unit_rows]) if unit_rows else np.zeros(0, np.int64)
+    book = [0] + sorted(set(weights.tolist()) - {0})  # code 0: the value 0 of a filler entry
+    code_bits = max(1, (len(book) - 1).bit_length())
+    if code_bits >= MAX_ENTRY_BITS:
+        raise PrunelabError(f"a layer with {len(book) - 1} distinct weights does not pack into {MAX_ENTRY_BITS}-bit entries")
+    gaps = [np.diff(offsets, prepend=0) for offsets, _ in unit_rows]
+    codes = [np.searchsorted(book[1:], values) + 1 for _, values in unit_rows]
+    return min((_pack(gaps, codes, book, gap_bits, code_bits) for gap_bits in range(1, MAX_ENTRY_BITS - code_bits + 1)),
+               key=lambda t: t["bytes"])
+
+
+def _pack(gaps, codes, book, gap_bits: int, code_bits: int) -> dict:
+    """Entries ``gap | code << gap_bits``, least significant bit first, in a byte stream with two
+    spare bytes at the end (the C reads three bytes for any entry)."""
+    top, starts, entries = (1 << gap_bits) - 1, [0], []
+    for row_gaps, row_codes in zip(gaps, codes):
+        for gap, code in zip(row_gaps.tolist(), row_codes.tolist()):
+            while gap > top:
+                entries.append(top)  # a filler: the gap's first top inputs, code 0
+                gap -= top
+            entries.append(gap | code << gap_bits)
+        starts.append(len(entries))
+    width = gap_bits + code_bits
+    stream = bytearray((len(entries) * width + 7) // 8 + 2)
+    for n, entry in enumerate(entries):
+        value = entry << (n * width & 7)
+        for k in range(3):
+            stream[(n * width >> 3) + k] |= (value >> (8 * k)) & 0xFF
+    return _finish("packed", {"start": _typed(starts), "stream": ("uint8_t", list(stream)),
+                              "book": ("int8_t", book + [0] * ((1 << code_bits) - len(book)))},
+                   {"gap": gap_bits, "code": code_bits})
