@@ -80,6 +80,7 @@ def test_layers_get_the_smaller_layout_and_groups_share_one_multiply():
     chosen, pairs, groups, packed = (int_table(stage, layout) for layout in ("smaller", "pairs", "groups", "packed"))
     assert chosen["bytes"] == min(pairs["bytes"], groups["bytes"], packed["bytes"])
     assert int_table(conv)["kind"] != "packed"  # a convolution reads its table once per position
+    assert chosen["arrays"]["bias"][0] == ("int16_t" if np.abs(stage.bias).max() <= 32767 else "int32_t")
     weights = int(np.count_nonzero(stage.weight))
     assert len(pairs["arrays"]["weight"][1]) == len(groups["arrays"]["gap"][1]) == weights
     distinct = sum(len(np.unique(row[row != 0])) for row in stage.weight.reshape(len(stage.weight), -1))

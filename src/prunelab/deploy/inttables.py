@@ -31,7 +31,7 @@ def int_table(stage: IntStage, layout: str = "smaller") -> dict:
       al.'s relative indices: a gap past ``2^gap_bits - 1`` takes filler entries of code 0, whose
       value is 0), the gap width chosen for the fewest bytes.
 
-    In groups, gaps are bytes when every gap fits, else 16 bits; pairs take the fewer bytes of
+    Biases are int16 where every one fits, else int32. In groups, gaps are bytes when every gap fits, else 16 bits; pairs take the fewer bytes of
     16-bit gaps or byte gaps with filler pairs of weight 0. ``smaller`` takes each
     layer's smallest, the packed layout only for a linear layer: a convolution reads its table
     once per output position, and unpacking an entry costs a Cortex-M0 about 8 more instructions,
@@ -46,7 +46,9 @@ def int_table(stage: IntStage, layout: str = "smaller") -> dict:
         if isinstance(stage.stage.layer, g.Dense):
             candidates.append(_packed(unit_rows))
         chosen = min(candidates, key=lambda t: (t["bytes"], LAYOUTS.index(t["kind"])))
-    return _finish(chosen["kind"], {**chosen["arrays"], "bias": ("int32_t", stage.bias.tolist())},
+    bias = stage.bias.tolist()
+    bias_type = "int16_t" if all(-32768 <= b <= 32767 for b in bias) else "int32_t"
+    return _finish(chosen["kind"], {**chosen["arrays"], "bias": (bias_type, bias)},
                    chosen.get("bits", {}))
 
 
@@ -61,7 +63,7 @@ def _typed(values, signed=False) -> tuple[str, list]:
 
 
 def _finish(kind: str, arrays: dict, bits: dict | None = None) -> dict:
-    size = {"uint16_t": 2, "uint8_t": 1, "int8_t": 1, "int32_t": 4}
+    size = {"uint16_t": 2, "int16_t": 2, "uint8_t": 1, "int8_t": 1, "int32_t": 4}
     return {"kind": kind, "arrays": arrays, "bits": bits or {},
             "bytes": sum(size[t] * max(len(v), 1) for t, v in arrays.values())}
 
