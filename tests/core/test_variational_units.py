@@ -171,6 +171,24 @@ def test_the_method_is_registered_and_its_settings_are_checked():
             validate(tiny_config(**{"prune.method": "svd-units", **overrides}))
 
 
+def test_layer_kl_multiplies_the_named_layers_weight_kl_and_is_checked():
+    torch.manual_seed(0)
+    model = vd.make_variational(models.build("lenet5"))
+    layers = dict((name, m) for name, m in model.named_modules() if isinstance(m, vd.VariationalLayer))
+    with torch.no_grad():
+        plain, scaled = vd.total_kl(model), vd.total_kl(model, layer_factors={"conv1.weight": 8.0, "fc2.weight": 0.5})
+        expected = plain + 7.0 * layers["conv1"].kl() - 0.5 * layers["fc2"].kl()
+    torch.testing.assert_close(scaled, expected)
+    validate(tiny_config(**{"model": "lenet5", "prune.method": "svd", "prune.layer_kl": "conv1=8, fc2=0.5"}))
+    for overrides, message in (({"prune.method": "magnitude"}, "prune.layer_kl weighs the KL of methods svd and svd-units"),
+                               ({"prune.layer_kl": "conv9=2"}, "names layer 'conv9', which is not one of the model's: conv1"),
+                               ({"prune.layer_kl": "conv1=0"}, "conv1 needs a positive factor, got 0.0"),
+                               ({"prune.layer_kl": "conv1=inf"}, "conv1 needs a positive factor, got inf"),
+                               ({"prune.layer_kl": "conv1"}, "prune.layer_kl needs NAME=FACTOR items")):
+        with pytest.raises(PrunelabError, match=message):
+            validate(tiny_config(**{"model": "lenet5", "prune.method": "svd", "prune.layer_kl": "conv1=8", **overrides}))
+
+
 def test_a_default_unit_kl_weight_leaves_every_run_directory_name_as_it_was(tmp_path):
     from prunelab.runs.config import RunConfig, set_value, settings_hash
     from prunelab.runs.pipeline import stage_dir

@@ -98,9 +98,14 @@ def make_variational(model: nn.Module) -> nn.Module:
     return replace_layers(model, weight_noise)
 
 
-def total_kl(model: nn.Module, unit_scale: float = 1.0) -> torch.Tensor:
-    """The weights' KL plus the units' (svd-units) weighed by `unit_scale` (1: the variational bound)."""
-    return sum(m.kl() + unit_scale * m.unit_kl() for m in model.modules() if isinstance(m, VariationalLayer))
+def total_kl(model: nn.Module, unit_scale: float = 1.0, layer_factors: dict | None = None) -> torch.Tensor:
+    """The weights' KL plus the units' (svd-units) weighed by `unit_scale` (1: the variational bound);
+    ``layer_factors`` ({"conv1.weight": 8.0}) multiplies a layer's weights' KL (others 1): a cost
+    per weight, e.g. the multiplies a weight of that layer costs an image, makes Sparse VD prune
+    the costly layers harder."""
+    factors = layer_factors or {}
+    return sum(factors.get(f"{name}.weight", 1.0) * m.kl() + unit_scale * m.unit_kl()
+               for name, m in model.named_modules() if isinstance(m, VariationalLayer))
 
 
 def masks_of(model: nn.Module) -> dict:

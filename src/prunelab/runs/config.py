@@ -50,6 +50,7 @@ class PruneConfig:
     kl_warmup: int = 5  # svd: epochs over which the KL term's weight rises from 0 to kl_scale
     kl_scale: float = 1.0  # svd: the KL term's final weight (1: the variational bound; less keeps more weights)
     unit_kl_scale: float = 1.0  # svd-units: the units' KL weight beside the weights' (1: the bound; more: fewer units)
+    layer_kl: str = ""  # svd: per-layer factors of the weights' KL, "conv1=8" (others 1): more prunes that layer harder
     distill: float = 0.0  # weight of distillation from the dense model while retraining (0: off)
     temperature: float = 4.0  # distillation temperature
     layers: str = ""  # magnitude method: per-layer final sparsity, "conv1=0.6,fc1=0.97" (from `prunelab sensitivity`)
@@ -262,6 +263,11 @@ def layer_targets(text: str) -> dict:
 def layer_code_bits(text: str) -> dict:
     """Parse "conv1=6,fc1=4" into {"conv1.weight": 6, "fc1.weight": 4}."""
     return layer_values(text, "quantize.layers", "BITS", int)
+
+
+def layer_kl_factors(text: str) -> dict:
+    """Parse "conv1=8,conv2=2" into {"conv1.weight": 8.0, "conv2.weight": 2.0}."""
+    return layer_values(text, "prune.layer_kl", "FACTOR", float)
 
 
 def layer_values(text: str, setting: str, what: str, kind) -> dict:

@@ -3,7 +3,8 @@
 Starts from the dense model (as Molchanov et al. do for LeNet), trains with Adam on the data
 loss plus the KL term divided by the number of training images, the KL weight rising linearly
 over `kl_warmup` epochs to `kl_scale` (1 is their variational bound; a smaller weight trades
-sparsity for accuracy; `unit_kl_scale` weighs svd-units' units' KL against the weights'), then
+sparsity for accuracy; `unit_kl_scale` weighs svd-units' units' KL against the weights';
+`layer_kl` multiplies chosen layers' weights' KL, to prune harder where a weight costs more), then
 writes the plain model, its mask and result like the pruned stage.
 The method says which variational model to train (``Method.variational``): Sparse VD's weight
 noise, or that and a noise per unit (svd-units); everything else here is shared.
@@ -17,6 +18,7 @@ from prunelab import methods
 from prunelab.pruning import variational
 from prunelab.pruning.mask import Mask
 from prunelab.runs import checkpoint
+from prunelab.runs.config import layer_kl_factors
 from prunelab.runs.epochs import finish, run_epochs
 from prunelab.runs.stages import epoch_generator, load_model
 from prunelab.training.loop import evaluate, train_epoch
@@ -38,6 +40,7 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     start, seconds = (state["epoch"], state["seconds"]) if state else (0, 0.0)
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     count = len(splits.train_images)
+    factors = layer_kl_factors(p.layer_kl)
 
     def step(epoch: int) -> dict:
         set_lr(optimizer, lr_at(epoch, p.epochs, p.lr, p.lr_schedule))
@@ -46,7 +49,7 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
             torch.manual_seed(noise_seed(config.seed, epoch))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "pruned", epoch), progress=f"{p.method} {epoch + 1}/{p.epochs}",
-                          extra_loss=lambda m: weight * variational.total_kl(m, p.unit_kl_scale) / count,
+                          extra_loss=lambda m: weight * variational.total_kl(m, p.unit_kl_scale, factors) / count,
                           shift=config.train.shift)
         mask = Mask(variational.masks_of(model))
         row.update(evaluate(model, splits.test_images, splits.test_labels))

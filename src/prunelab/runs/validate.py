@@ -105,6 +105,23 @@ def check_choices(config) -> None:
             raise PrunelabError(f"unknown {key} {shown(get(config, key))}; choose from {', '.join(allowed)}")
 
 
+def check_layer_kl(config) -> None:
+    from prunelab import methods, models
+    from prunelab.pruning.mask import prunable_names
+    from prunelab.runs.config import layer_kl_factors
+
+    if methods.get(config.prune.method).trainer != "variational":
+        raise PrunelabError(f"prune.layer_kl weighs the KL of methods svd and svd-units, not {config.prune.method}")
+    names = prunable_names(models.build(config.model))
+    for name, factor in layer_kl_factors(config.prune.layer_kl).items():
+        if name not in names:
+            known = ", ".join(n.removesuffix(".weight") for n in names)
+            raise PrunelabError(f"prune.layer_kl names layer {name.removesuffix('.weight')!r}, which is not one of "
+                                f"the model's: {known}")
+        if not 0 < factor < float("inf"):
+            raise PrunelabError(f"prune.layer_kl: {name.removesuffix('.weight')} needs a positive factor, got {factor}")
+
+
 def check_device(name: str) -> None:
     import torch
 
@@ -132,6 +149,8 @@ def check_combinations(config) -> None:
         raise PrunelabError(f"the torch backend supports methods magnitude and global, not {p.method}")
     if p.unit_kl_scale != 1.0 and p.method != "svd-units":
         raise PrunelabError(f"prune.unit_kl_scale weighs the units' KL of method svd-units, not {p.method}")
+    if p.layer_kl:
+        check_layer_kl(config)
     if config.quantize.layers:
         from prunelab import models
         from prunelab.pruning.mask import prunable_names
