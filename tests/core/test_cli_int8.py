@@ -73,3 +73,18 @@ def test_calibrate_writes_a_calibrated_copy_and_an_uncalibrated_file_is_one_line
 def test_impossible_combinations_are_one_line(run_file, capsys, args, message):
     assert main(["evaluate", str(run_file), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_run_directory_gives_its_compressed_file_unless_a_stage_is_named(run_file, capsys):
+    """evaluate and export of a run take its compressed file, not its pruned float model, and say so."""
+    run = str(run_file.parent.parent)
+    from_file = evaluated(capsys, str(run_file))
+    capsys.readouterr()
+    assert main(["evaluate", run, "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["test_accuracy"] == from_file["test_accuracy"]
+    assert "the quantized model (its compressed file; --stage chooses)" in out.err
+    pruned = evaluated(capsys, run, "--stage", "pruned")
+    quantized = evaluated(capsys, run, "--stage", "quantized")
+    assert quantized["test_accuracy"] == from_file["test_accuracy"]
+    assert pruned["test_correct"] != quantized["test_correct"] or pruned["test_loss"] != quantized["test_loss"]

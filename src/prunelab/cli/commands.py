@@ -11,7 +11,7 @@ from prunelab.cli.integer import ARITHMETICS, DEFAULT_ARITHMETIC, register_calib
 from prunelab.cli.report import register_report
 from prunelab.cli.sweep import register_sweep
 from prunelab.cli.sensitivity import register_sensitivity
-from prunelab.cli.settings import MODEL_HELP, add_arguments, build_config
+from prunelab.cli.settings import MODEL_HELP, STAGE_HELP, STAGES, add_arguments, build_config
 from prunelab.errors import PrunelabError
 
 
@@ -106,7 +106,7 @@ def print_accuracy(summary):
 
 def register_evaluate(parser):
     parser.add_argument("source", help="a run directory, a compressed file, or a .pt state_dict")
-    parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
+    parser.add_argument("--stage", choices=STAGES, help=STAGE_HELP)
     parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--dataset", help="override the dataset (default: the run's, else mnist)")
     parser.add_argument("--data-dir", help="a folder holding the four official IDX files")
@@ -186,7 +186,7 @@ def register_export(parser):
     parser.add_argument("--name", help="c: the C name prefix and file names (default: the model's name)")
     parser.add_argument("--batch", type=int, default=1,
                         help="c: images per pass (static buffers grow with it; 1 for a microcontroller)")
-    parser.add_argument("--stage", default="pruned", choices=("dense", "pruned"))
+    parser.add_argument("--stage", choices=STAGES, help=STAGE_HELP)
     parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--input-shape", help="C,H,W (or F) of one input, for a .pt of your own model "
                                               "(default: what the file or run records, else 1,28,28)")

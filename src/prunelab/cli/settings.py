@@ -6,6 +6,9 @@ from prunelab.runs.config import RunConfig, load_toml, set_value
 from prunelab.runs.validate import validate
 
 # --model of the commands that open a model: a file never names code to import, so the user does
+STAGES = ("dense", "pruned", "quantized")
+STAGE_HELP = ("a run directory's model: dense, pruned, or quantized (its compressed file); default: the "
+              "compressed file when the run has one, else the pruned model")
 MODEL_HELP = ("architecture of a .pt file, or of a compressed file made from your own model "
               "(MODULE:FACTORY; a file's own name is used only when it is a built-in model)")
 

@@ -1,5 +1,6 @@
 """Turn a SOURCE argument (a run directory or a saved state_dict) into a ready model."""
 
+import sys
 from pathlib import Path
 
 import torch
@@ -12,16 +13,24 @@ from prunelab.runs import checkpoint
 from prunelab.runs.config import load_toml
 
 
-def load_source(source: str, stage: str = "pruned", model_name: str | None = None):
-    """Return (model, model_name, dataset) from a run directory or a .pt state_dict."""
+def load_source(source: str, stage: str | None = None, model_name: str | None = None):
+    """Return (model, model_name, dataset) from a run directory, a compressed file or a .pt state_dict.
+    A run directory gives its ``stage``'s model; without one, its compressed file when it has one,
+    else its pruned model, and says on stderr which it took."""
     path = Path(source)
     if path.is_dir():
         if not (path / "config.toml").exists():
             raise PrunelabError(f"{path} is not a run directory (no config.toml)")
         config = load_toml(path / "config.toml")
-        weights = path / stage / "model.pt"
+        chosen = stage or ("quantized" if (path / "quantized" / "model.plc").is_file() else "pruned")
+        if stage is None:
+            print(f"{path}: the {chosen} model ({'its compressed file' if chosen == 'quantized' else 'no compressed file'}"
+                  f"; --stage chooses)", file=sys.stderr)
+        if chosen == "quantized":
+            return _run_file(path, config), config.model, config.data.dataset
+        weights = path / chosen / "model.pt"
         if not weights.exists():
-            raise PrunelabError(f"run {path} has no finished {stage} model; run it first")
+            raise PrunelabError(f"run {path} has no finished {chosen} model; run it first")
         return build_with(config.model, checkpoint.load(weights), weights), config.model, config.data.dataset
     if path.is_file():
         if is_compressed_file(path):  # the user's --model, if given, else only a built-in model the file names
@@ -39,6 +48,20 @@ def load_source(source: str, stage: str = "pruned", model_name: str | None = Non
     if path.exists() or path.is_symlink():
         raise PrunelabError(f"{source} is not a regular file or a run directory")
     raise PrunelabError(f"{source} does not exist")
+
+
+def _run_file(path: Path, config) -> torch.nn.Module:
+    """The run's compressed file, checked against its stage record, decoded into the run's model."""
+    from prunelab.runs.quantize_stage import FILE_NAME
+    from prunelab.runs.record import verified_file
+
+    if not (path / "quantized" / FILE_NAME).is_file():
+        raise PrunelabError(f"run {path} has no finished quantized model; run it first")
+    file = verified_file(path / "quantized", FILE_NAME)
+    try:
+        return unpack_model(CompressedModel.read(file), config.model)
+    except PrunelabError as exc:
+        raise PrunelabError(f"{file}: {exc}") from None
 
 
 def build_with(name: str, state: dict, origin) -> torch.nn.Module:
