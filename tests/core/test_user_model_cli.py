@@ -17,6 +17,10 @@ USER_MODULE = '''
 from torch import nn
 
 
+def with_sigmoid(classes=4):
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 12 * 12, 16), nn.Sigmoid(), nn.Linear(16, classes))
+
+
 def small_cnn(classes=4):
     return nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(6 * 5 * 5, 16), nn.ReLU(), nn.Linear(16, classes))
@@ -101,6 +105,15 @@ def test_a_model_that_does_not_fit_the_data_is_one_line_before_training(user_pro
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("prunelab: error:")]
     assert len(errors) == 1 and message in errors[0]
+    assert not list((user_project / "runs").rglob("metrics.jsonl"))  # nothing trained
+
+
+def test_a_model_the_file_cannot_store_is_refused_before_training(user_project, capsys):
+    """issue 21: `run` trained every stage before the quantize stage found the model unwritable.
+    `train` (the dense stage only) writes no file and may still train it."""
+    assert main(["run", "--model", "user_nets:with_sigmoid", "--dataset", "npz:images.npz", "--runs-dir", "runs"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("prunelab: error:")]
+    assert len(errors) == 1 and "cannot be written to a compressed file" in errors[0] and "Sigmoid" in errors[0]
     assert not list((user_project / "runs").rglob("metrics.jsonl"))  # nothing trained
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from prunelab import models
@@ -24,6 +25,46 @@ def test_lenet5_caffe_shapes_and_macs():
     assert graph.architecture() == "20-50-500-10"
     assert graph.shapes()[-1] == (10,)
     assert graph.macs()["dense"] == 20 * 25 * 24 * 24 + 50 * 500 * 8 * 8 + 800 * 500 + 5000
+
+
+class ExamplesNet(nn.Module):
+    """pytorch/examples' MNIST Net as a user pastes it (narrower): functional forward, dropout,
+    log_softmax output."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 4, 3, 1), nn.Conv2d(4, 8, 3, 1)
+        self.dropout1, self.dropout2 = nn.Dropout(0.25), nn.Dropout(0.5)
+        self.fc1, self.fc2 = nn.Linear(8 * 12 * 12, 16), nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = torch.flatten(self.dropout1(x), 1)
+        x = F.dropout(F.relu(self.fc1(x)), 0.1, self.training)
+        return F.log_softmax(self.fc2(self.dropout2(x)), dim=1)
+
+
+class SoftmaxInside(ExamplesNet):
+    def forward(self, x):
+        x = F.softmax(F.relu(self.conv1(x)), dim=1)
+        return self.fc2(F.relu(self.fc1(torch.flatten(F.max_pool2d(F.relu(self.conv2(x)), 2), 1))))
+
+
+def test_dropout_is_dropped_and_a_final_log_softmax_keeps_the_class():
+    """The graph computes the scores before the softmax: the same class, the same ordering."""
+    torch.manual_seed(0)
+    model = ExamplesNet().eval()
+    graph = g.trace(model)
+    assert graph.architecture() == "4-8-16-10"
+    x = torch.rand(64, 1, 28, 28)
+    with torch.no_grad():
+        scores, expected = to_module(graph)(x), model(x)
+    assert torch.allclose(F.log_softmax(scores, dim=1), expected, atol=1e-5)
+    with pytest.raises(PrunelabError, match="softmax is supported only as the last operation"):
+        g.trace(SoftmaxInside())
+    with pytest.raises(PrunelabError, match="over the scores .dim 1., not dim 0"):
+        g.trace(nn.Sequential(nn.Flatten(), nn.Linear(784, 10), nn.LogSoftmax(dim=0)))
 
 
 class Residual(nn.Module):

@@ -160,6 +160,11 @@ def trace(model: nn.Module, input_shape=(1, 28, 28)) -> Graph:
         if node.all_input_nodes != [previous] or not node.args or node.args[0] is not previous:
             raise PrunelabError(f"{type(model).__name__} is not a chain of operations (at {node.name})")
         op = _op(node, modules)
+        if op is _LAST:  # a softmax or log_softmax: it orders the scores as they are
+            if nodes[nodes.index(node) + 1].op != "output":
+                raise PrunelabError(f"{node.name}: a softmax or log_softmax is supported only as the last operation")
+            previous = node
+            continue
         if isinstance(op, WEIGHTED) and any(isinstance(o, WEIGHTED) and o.name == op.name for o in ops):
             raise PrunelabError(f"{op.name} is used twice in {type(model).__name__}'s forward: shared weights are "
                                 f"not supported (give each use a module of its own)")
@@ -208,16 +213,21 @@ def _module_op(name: str, module: nn.Module):
             raise PrunelabError(f"{name}: average pooling with divisor_override is not supported")
         kind = "max" if isinstance(module, nn.MaxPool2d) else "avg"
         return _pool(kind, module.kernel_size, module.stride, module.padding, module.ceil_mode, name)
-    if isinstance(module, (nn.Identity, nn.Dropout)):  # nothing at inference
+    if isinstance(module, (nn.Identity, nn.Dropout, nn.Dropout2d)):  # nothing at inference
         return None
+    if isinstance(module, (nn.Softmax, nn.LogSoftmax)):
+        return _softmax(module.dim, name)
     if isinstance(module, nn.Flatten):
         if module.start_dim != 1 or module.end_dim != -1:
             raise PrunelabError(f"{name}: only Flatten(1, -1) is supported")
         return Flatten()
     raise PrunelabError(f"{name}: {type(module).__name__} is not supported (Conv2d, Linear, ReLU, Tanh, "
-                        f"MaxPool2d, AvgPool2d and Flatten are)")
+                        f"MaxPool2d, AvgPool2d, Flatten, Dropout and a final Softmax/LogSoftmax are)")
 
 
+_LAST = object()  # a final softmax / log_softmax: the graph keeps the scores before it (the same class)
+_SOFTMAX = {F.softmax, F.log_softmax, torch.softmax, torch.log_softmax, "softmax", "log_softmax"}
+_DROPOUT = {F.dropout, F.dropout2d, torch.dropout, "dropout"}
 _ACTIVATIONS = {torch.relu: "relu", F.relu: "relu", torch.tanh: "tanh", F.tanh: "tanh", "relu": "relu",
                 "tanh": "tanh"}
 _POOLS = {F.max_pool2d: "max", F.avg_pool2d: "avg"}
@@ -241,6 +251,10 @@ def _function_op(node):
             raise PrunelabError(f"{node.name}: unsupported pooling arguments {extra}")
         return _pool(_POOLS[target], given["kernel_size"], given.get("stride"), given.get("padding", 0),
                      given.get("ceil_mode", False), node.name)
+    if target in _SOFTMAX:
+        return _softmax(args[0] if args else kwargs.get("dim"), node.name)
+    if target in _DROPOUT:  # nothing at inference (traced in eval mode)
+        return None
     if target in (torch.flatten, "flatten"):
         start = args[0] if args else kwargs.get("start_dim", 0)
         end = args[1] if len(args) > 1 else kwargs.get("end_dim", -1)
@@ -248,6 +262,12 @@ def _function_op(node):
             raise PrunelabError(f"{node.name}: only flatten(x, 1) is supported")
         return Flatten()
     raise PrunelabError(f"unsupported operation {getattr(target, '__name__', target)} (at {node.name})")
+
+
+def _softmax(dim, name):
+    if dim not in (1, -1):
+        raise PrunelabError(f"{name}: a softmax is supported over the scores (dim 1), not dim {dim}")
+    return _LAST
 
 
 def _pool(kind, size, stride, padding, ceil_mode, name):

@@ -176,7 +176,7 @@ def execute(config: RunConfig, runs_dir=None, log=print, stop: str = "all", file
     began = time.perf_counter()
     loaded = data.load(config.data.dataset, data_dir=config.data.data_dir or None)
     splits = prepare_data(config, loaded)
-    check_model_fits(config, splits)  # before any stage trains: one example and the label range
+    check_model_fits(config, splits, writes_file=stop == "all")  # before any stage trains
     seconds = {"data": time.perf_counter() - began}
     dense_dir, pruned_dir = stage_dir(config, runs_dir, "dense"), stage_dir(config, runs_dir, "pruned")
     stop = furthest_finished(config, runs_dir, stop)
@@ -256,9 +256,10 @@ def furthest_finished(config: RunConfig, runs_dir: Path, stop: str) -> str:
     return stop
 
 
-def check_model_fits(config: RunConfig, splits) -> None:
+def check_model_fits(config: RunConfig, splits, writes_file: bool = False) -> None:
     """The model takes one training example and gives at least as many scores as the data has
-    classes; else one line now, instead of an IndexError or RuntimeError in the middle of an epoch."""
+    classes, and, where the run will write a compressed file, traces into operations the file
+    stores; else one line now, instead of an error in the middle of an epoch or after training."""
     from prunelab.training.loop import as_input
 
     torch.manual_seed(config.seed)
@@ -274,6 +275,14 @@ def check_model_fits(config: RunConfig, splits) -> None:
     if scores.ndim != 2 or scores.shape[1] <= top:
         raise PrunelabError(f"{config.model} gives {tuple(scores.shape[1:])} scores an example, but "
                             f"{config.data.dataset}'s labels run to {top}")
+    if writes_file:
+        from prunelab.deploy.graph import trace
+
+        try:
+            trace(model, tuple(example.shape[1:]))
+        except PrunelabError as exc:
+            raise PrunelabError(f"{config.model} cannot be written to a compressed file (the quantized stage), "
+                                f"checked before training: {exc}") from None
 
 
 def final_test(config: RunConfig, run: Path, stop: str, device, splits) -> dict:
