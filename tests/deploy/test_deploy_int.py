@@ -82,7 +82,7 @@ def test_layers_get_the_smaller_layout_and_groups_share_one_multiply():
     assert int_table(conv)["kind"] != "packed"  # a convolution reads its table once per position
     assert chosen["arrays"]["bias"][0] == ("int16_t" if np.abs(stage.bias).max() <= 32767 else "int32_t")
     weights = int(np.count_nonzero(stage.weight))
-    assert len(pairs["arrays"]["weight"][1]) == len(groups["arrays"]["gap"][1]) == weights
+    assert len(pairs["arrays"]["pair"][1]) == 2 * len(groups["arrays"]["gap"][1]) == 2 * weights
     distinct = sum(len(np.unique(row[row != 0])) for row in stage.weight.reshape(len(stage.weight), -1))
     assert len(groups["arrays"]["value"][1]) == distinct  # one multiply per distinct value of a row
 
@@ -117,10 +117,10 @@ def test_packed_and_pair_tables_decode_to_the_rows_with_fillers_for_wide_gaps():
     assert packed["bits"]["code"] == 3 and width <= inttables.MAX_ENTRY_BITS  # 4 values and the filler's 0
     assert len(packed["arrays"]["stream"][1]) == (packed["arrays"]["start"][1][-1] * width + 7) // 8 + 2
     pairs = inttables._pairs(unit_rows)  # the gap of 697 as two fillers of 255 and a gap of 187
-    assert pairs["arrays"]["gap"] == ("uint8_t", [0, 3, 255, 255, 187, 1, 2, 38])
-    assert pairs["arrays"]["weight"][1] == [5, -7, 0, 0, 5, 1, -7, 9]
-    rows = [(np.arange(0, 3000, 600), np.ones(5, np.int64))]  # fillers would outweigh 16-bit gaps
-    assert inttables._pairs(rows)["arrays"]["gap"] == ("uint16_t", [0, 600, 600, 600, 600])
+    kind, values = pairs["arrays"]["pair"]
+    assert kind == "int8_t" and pairs["arrays"]["start"][1] == [0, 6, 6, 8]
+    assert [v % 256 for v in values[0::2]] == [0, 3, 255, 255, 187, 1, 2, 38]  # gaps: the int8's bits as a byte
+    assert values[1::2] == [5, -7, 0, 0, 5, 1, -7, 9]
 
 
 def test_source_has_no_float_no_division_and_no_heap():

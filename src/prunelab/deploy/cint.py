@@ -98,7 +98,7 @@ def _kernel_key(stage: IntStage, table: dict) -> tuple[str, str, str]:
     """(layout, input type, gap type or the packed entry's widths): one kernel serves each key."""
     if table["kind"] == "packed":
         return table["kind"], _ctype(stage.source_range), f"{table['bits']['gap']}_{table['bits']['code']}"
-    return table["kind"], _ctype(stage.source_range), table["arrays"]["gap"][0]
+    return table["kind"], _ctype(stage.source_range), table["arrays"]["gap"][0] if "gap" in table["arrays"] else "uint8_t"
 
 
 def _kernel_name(kind: str, source: str, gap: str) -> str:
@@ -115,10 +115,10 @@ def _kernel(kind: str, source: str, gap: str) -> str:
     if kind == "packed":
         return _packed_kernel(name, source, *map(int, gap.split("_")))
     if kind == "pairs":
-        return (f"static KERNEL int32_t {name}(const {source} *in, const {gap} *gap, const int8_t *weight, "
-                f"uint32_t n, int32_t acc) {{\n"
-                f"    uint32_t k = 0;\n"
-                f"    if (n) do {{ in += gap[k]; acc += (int32_t)weight[k] * (int32_t)*in; }} while (++k != n);\n"
+        return (f"static KERNEL int32_t {name}(const {source} *in, const int8_t *pair, const int8_t *end, "
+                f"int32_t acc) {{\n"
+                f"    if (pair != end) do {{ in += (uint8_t)pair[0]; acc += (int32_t)pair[1] * (int32_t)*in; pair += 2; }}"
+                f" while (pair != end);\n"
                 f"    return acc;\n}}\n\n")
     total = f"sum_{name}"
     return (f"static KERNEL int32_t {total}(const {source} *at, const {gap} *gap, const {gap} *stop) {{\n"
@@ -158,12 +158,11 @@ def _row(n: int, stage: IntStage, table: dict) -> tuple[str, str]:
     if table["kind"] == "packed":
         return (f"const uint32_t entry = L{n}_start[o], end = L{n}_start[o + 1];\n",
                 f"{name}(in, L{n}_stream, L{n}_book, entry, end, L{n}_bias[o])")
-    gap = table["arrays"]["gap"][0]
     if table["kind"] == "pairs":
-        return (f"const {gap} *gap = L{n}_gap + L{n}_start[o];\n"
-                f"        const int8_t *first = L{n}_weight + L{n}_start[o];\n"
-                f"        const uint32_t count = L{n}_start[o + 1] - L{n}_start[o];\n",
-                f"{name}(in, gap, first, count, L{n}_bias[o])")
+        return (f"const int8_t *first = L{n}_pair + 2 * L{n}_start[o];\n"
+                f"        const int8_t *end = L{n}_pair + 2 * L{n}_start[o + 1];\n",
+                f"{name}(in, first, end, L{n}_bias[o])")
+    gap = table["arrays"]["gap"][0]
     return (f"const {gap} *gap = L{n}_gap + L{n}_gapstart[o];\n"
             f"        const int8_t *first = L{n}_value + L{n}_group[o];\n"
             f"        const uint8_t *count = L{n}_count + L{n}_group[o];\n"
@@ -191,10 +190,19 @@ def _conv(n: int, stage: IntStage, table: dict) -> str:
         else "best += acc;"
     declare, call = _row(n, stage, table)
     kernel = ""
-    if _pools_in_one_pass(stage, table):  # the window's four accumulators in one call
-        kernel = _window_kernel(n, stage, table)
-        best = (f"const int32_t best = window{n}(source + py * {ph * sh * wp} + px * {pw * sw}, gap, first, count, "
-                f"L{n}_bias[o]);\n")
+    if _pools_in_one_pass(stage, table):  # a row of pooled outputs, each window's four accumulators at once
+        return _window_kernel(n, stage, table) + (
+            f"/* {layer.name}: convolution {tuple(layer.weight.shape)}, stride {layer.stride}, output {ho}x{wo}, "
+            f"{pool.kind} pool {pool.size}; int32 bound {stage.bound:,} */\n"
+            f"static void layer{n}(const {src} *restrict source, {dst} *restrict target) {{\n"
+            + (f"    for (uint32_t i = 0; i < {st.target.size}; i++) target[i] = 0;  /* zero border */\n"
+               if st.target.pad else "")
+            + f"    for (int o = 0; o < {layer.weight.shape[0]}; o++) {{\n"
+            f"        {declare}"
+            f"        for (int py = 0; py < {st.target.height}; py++)\n"
+            f"            window{n}(source + py * {ph * sh * wp}, first, end, L{n}_bias[o], "
+            f"target + (o * {dh} + py + {st.target.pad}) * {dw} + {st.target.pad});\n"
+            f"    }}\n}}\n\n")
     else:
         best = (f"int32_t best = 0;\n"
                 f"                for (int dy = 0; dy < {kh}; dy++)\n"
@@ -227,27 +235,34 @@ def _pools_in_one_pass(stage: IntStage, table: dict) -> bool:
 
 
 def _window_kernel(n: int, stage: IntStage, table: dict) -> str:
-    """The four accumulators of a 2x2 pooling window in one pass over the row's weights: each
-    weight and gap is loaded once for four products, their inputs at fixed distances (constants, so
-    ARMv6-M loads them with immediate offsets): 19 instructions for four products on a Cortex-M0
-    instead of 36 (at -Os without KERNEL's -O2, gcc 12 spills the table pointers: 24)."""
+    """A row of pooled outputs, each from the four accumulators of its 2x2 pooling window, computed
+    in one pass over the unit's weights: each weight and gap is loaded once for four products, their
+    inputs at fixed distances (constants, so ARMv6-M loads them with immediate offsets): 19
+    instructions for four products on a Cortex-M0 instead of 36 (at -Os without KERNEL's -O2, gcc
+    12 spills the table pointers: 24). One call a row, not a window, saves the call's overhead."""
     st, layer = stage.stage, stage.stage.layer
     _, wp = st.source.padded
     sh, sw = layer.stride
-    src, gap = _ctype(stage.source_range), table["arrays"]["gap"][0]
+    pw = st.pool.stride[1]
+    src, dst = _ctype(stage.source_range), _ctype(stage.target_range)
     if st.pool.kind == "max":
-        result = ("    int32_t best = a0 > a1 ? a0 : a1;\n    best = best > a2 ? best : a2;\n"
-                  "    return best > a3 ? best : a3;\n")
+        result = ("        int32_t best = a0 > a1 ? a0 : a1;\n        best = best > a2 ? best : a2;\n"
+                  "        best = best > a3 ? best : a3;\n")
     else:
-        result = "    return a0 + a1 + a2 + a3;\n"
-    step = (f"in += gap[k]; const int32_t v = weight[k]; a0 += v * in[0]; a1 += v * in[{sw}]; "
+        result = "        const int32_t best = a0 + a1 + a2 + a3;\n"
+    step = (f"in += (uint8_t)p[0]; const int32_t v = p[1]; p += 2; a0 += v * in[0]; a1 += v * in[{sw}]; "
             f"a2 += v * in[{sh * wp}]; a3 += v * in[{sh * wp + sw}];")
-    return (f"/* {layer.name}: a 2x2 {st.pool.kind} pooling window of the convolution at once */\n"
-            f"static KERNEL int32_t window{n}(const {src} *in, const {gap} *gap, const int8_t *weight, "
-            f"uint32_t n, int32_t bias) {{\n"
-            f"    int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;\n"
-            f"    uint32_t k = 0;\n"
-            f"    if (n) do {{ {step} }} while (++k != n);\n{result}}}\n\n")
+    return (f"/* {layer.name}: a row of 2x2 {st.pool.kind} pooling windows of the convolution */\n"
+            f"static KERNEL void window{n}(const {src} *source, const int8_t *pair, const int8_t *end, "
+            f"int32_t bias, {dst} *out) {{\n"
+            f"    for (uint32_t px = 0; px < {st.target.width}; px++) {{\n"
+            f"        const {src} *in = source + px * {pw * sw};\n"
+            f"        int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;\n"
+            f"        const int8_t *p = pair;\n"
+            f"        if (p != end) do {{ {step} }} while (p != end);\n{result}"
+            f"        {_store(stage, 'best')}\n"
+            f"        out[px] = ({dst})q;\n"
+            f"    }}\n}}\n\n")
 
 
 def _dense(n: int, stage: IntStage, table: dict) -> str:

@@ -22,7 +22,8 @@ MAX_ENTRY_BITS = 16  # an entry at any bit offset lies in 3 bytes: 7 + 16 <= 24
 def int_table(stage: IntStage, layout: str = "smaller") -> dict:
     """One layer's sparse rows in one of three layouts (all exact; the sum is the same):
 
-    - pairs: per surviving weight a gap from the previous one's input and its int8 value;
+    - pairs: per surviving weight a gap byte from the previous one's input and its int8 value,
+      side by side (a gap past 255 as filler pairs of weight 0);
     - groups: a row's weights grouped by value, per group the value and a count, then the gaps
       of its inputs from the row's base; the inputs of a group are summed and multiplied once
       (a k-means layer has few distinct values, so most multiplies go);
@@ -31,8 +32,8 @@ def int_table(stage: IntStage, layout: str = "smaller") -> dict:
       al.'s relative indices: a gap past ``2^gap_bits - 1`` takes filler entries of code 0, whose
       value is 0), the gap width chosen for the fewest bytes.
 
-    Biases are int16 where every one fits, else int32. In groups, gaps are bytes when every gap fits, else 16 bits; pairs take the fewer bytes of
-    16-bit gaps or byte gaps with filler pairs of weight 0. ``smaller`` takes each
+    Biases are int16 where every one fits, else int32. In groups, gaps are bytes when every gap
+    fits, else 16 bits. ``smaller`` takes each
     layer's smallest, the packed layout only for a linear layer: a convolution reads its table
     once per output position, and unpacking an entry costs a Cortex-M0 about 8 more instructions,
     where a linear layer reads its table once an image."""
@@ -69,23 +70,17 @@ def _finish(kind: str, arrays: dict, bits: dict | None = None) -> dict:
 
 
 def _pairs(unit_rows) -> dict:
-    """Byte gaps with filler pairs (gap 255, weight 0) where a gap is wider, or 16-bit gaps:
-    whichever takes fewer bytes."""
-    return min(_pairs_with(unit_rows, 255), _pairs_with(unit_rows, None), key=lambda t: t["bytes"])
-
-
-def _pairs_with(unit_rows, top: int | None) -> dict:
-    starts, gaps, weights = [0], [], []
+    """One int8 array of (gap, weight) pairs, the gap read as a byte (0..255; stored as the int8 of
+    the same bits): a gap past 255 takes filler pairs (255, weight 0). One pointer walks both."""
+    starts, pairs = [0], []
     for offsets, values in unit_rows:
         for gap, value in zip(np.diff(offsets, prepend=0).tolist(), values.tolist()):
-            while top is not None and gap > top:
-                gaps.append(top)
-                weights.append(0)
-                gap -= top
-            gaps.append(gap)
-            weights.append(value)
-        starts.append(len(gaps))
-    return _finish("pairs", {"start": _typed(starts), "gap": _typed(gaps), "weight": _typed(weights, True)})
+            while gap > 255:
+                pairs += [-1, 0]  # the byte 255, weight 0
+                gap -= 255
+            pairs += [gap - 256 if gap > 127 else gap, value]
+        starts.append(len(pairs) // 2)
+    return _finish("pairs", {"start": _typed(starts), "pair": ("int8_t", pairs)})
 
 
 def _groups(unit_rows) -> dict:
