@@ -8,9 +8,9 @@ from prunelab.pruning.report import layer_table
 
 PARAMETERS = {"lenet5": 61_706, "lenet5-1998": 60_806, "lenet5-caffe": 431_080, "lenet-300-100": 266_610,
               "mcu-cnn": 20_522, "mcu-cnn-s2": 20_522,
-              "mcu-cnn-wide": 29_918}
+              "mcu-cnn-wide": 29_918, "mcu-cnn-deep": 73_594}
 MACS = {"lenet5": 416_520, "lenet5-caffe": 2_293_000, "lenet-300-100": 266_200, "mcu-cnn": 337_024, "mcu-cnn-s2": 250_624,
-        "mcu-cnn-wide": 425_536}
+        "mcu-cnn-wide": 425_536, "mcu-cnn-deep": 591_616}
 
 
 @pytest.mark.parametrize("name", list(models.REGISTRY))

@@ -22,6 +22,7 @@ REGISTRY = {
     "mcu-cnn": McuCNN,
     "mcu-cnn-s2": McuCNNStrided,
     "mcu-cnn-wide": lambda: McuCNN(10, 16, 96),
+    "mcu-cnn-deep": lambda: McuCNN(8, 32, 128),
 }
 
 

@@ -143,7 +143,8 @@ class McuCNN(nn.Module):
     last, so each pooled activation fits a byte. The default 8-16-64-10 (20,522 parameters, 337,024
     MACs per image dense): its largest plane, 8x12x12 = 1,152 int8 values after conv1's pooling,
     fits the 1.5 KB RAM target of issue 20; ``McuCNN(10, 16, 96)`` is the wider `mcu-cnn-wide`
-    (1,440 bytes) for the 1.9 KB one."""
+    (1,440 bytes) for the 1.9 KB one, and ``McuCNN(8, 32, 128)`` `mcu-cnn-deep` (1,152 + 512 bytes)
+    spends that RAM on conv2 instead."""
 
     def __init__(self, conv1: int = 8, conv2: int = 16, hidden: int = 64):
         super().__init__()
