@@ -1,6 +1,7 @@
 """Between a model and its compressed file: pack a model compactly, unpack it to the original
 architecture or to its compact graph, and rewrite older files in the compact format."""
 
+import copy
 from dataclasses import replace
 from math import prod
 
@@ -13,6 +14,7 @@ from prunelab.compression.layer import is_half_exact
 from prunelab.compression.kmeans import Codebook
 from prunelab.compression.units import expand
 from prunelab.deploy import graph as g
+from prunelab.deploy.batchnorm import fold_batchnorm, has_batchnorm
 from prunelab.deploy.compact import Compaction, compact, widen
 from prunelab.errors import PrunelabError
 from prunelab.training.weight_sharing import SharedWeights
@@ -50,7 +52,10 @@ def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict,
 
 
 def trace_weighted(model, input_shape=DEFAULT_INPUT_SHAPE) -> g.Graph:
-    """``model`` as a graph, refusing parameters that are not a weighted layer's weight or bias."""
+    """``model`` as a graph, refusing parameters that are not a weighted layer's weight or bias
+    (BatchNorm's are folded into its layer first, in a copy)."""
+    if has_batchnorm(model):
+        model = fold_batchnorm(copy.deepcopy(model))
     graph = g.trace(model, input_shape)
     covered = {f"{op.name}.{part}" for op in graph.layers() for part in ("weight", "bias")}
     extra = sorted(n for n, _ in model.named_parameters() if n not in covered)
@@ -92,9 +97,8 @@ def architecture(compressed: CompressedModel, model_name: str | None = None) -> 
     """A fresh module for the file's weights: the model the user named (``model_name``, from the
     command line or Python: it may be MODULE:FACTORY), else the built-in model the file names. A
     name read from the file is never imported (``models.build_builtin``)."""
-    if model_name is not None:
-        return models.build(model_name)
-    return models.build_builtin(compressed.model)
+    model = models.build(model_name) if model_name is not None else models.build_builtin(compressed.model)
+    return fold_batchnorm(model)  # the file holds the folded layers
 
 
 def unpack_model(compressed: CompressedModel, model_name: str | None = None) -> torch.nn.Module:

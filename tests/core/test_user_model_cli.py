@@ -17,6 +17,11 @@ USER_MODULE = '''
 from torch import nn
 
 
+def bn_cnn(classes=4):
+    return nn.Sequential(nn.Conv2d(3, 6, 3, bias=False), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(6 * 5 * 5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, classes))
+
+
 def with_sigmoid(classes=4):
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 12 * 12, 16), nn.Sigmoid(), nn.Linear(16, classes))
 
@@ -74,6 +79,28 @@ def test_a_user_model_on_an_npz_runs_every_stage_and_exports_c(user_project, cap
                  "--input-shape", "3,12,12", "--output", "four.plc"]) == 0
     four = CompressedModel.read("four.plc")
     assert four.layer("0").codebook.bits == 4 and four.metadata["input_shape"] == [3, 12, 12]
+
+
+def test_a_batchnorm_model_trains_with_it_and_its_file_and_c_hold_it_folded(user_project, capsys):
+    """issue 21: `features.1: BatchNorm2d is not supported`. BatchNorm trains as it is; the quantize
+    stage folds it, and the file, its decoded model and the C engine agree on every test example."""
+    args = ["run", "--model", "user_nets:bn_cnn", "--dataset", "npz:images.npz", "--epochs", "1",
+            "--retrain-epochs", "1", "--rounds", "1", "--set", "quantize.epochs=1", "--set", "train.batch_size=32",
+            "--runs-dir", str(user_project / "runs")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    run = Path(out.split("run: ")[1].splitlines()[0])
+    summary = json.loads((run / "summary.json").read_text())
+    assert "1.weight" in torch.load(run / "pruned" / "model.pt")  # the pruned stage keeps its BatchNorm
+    compressed = CompressedModel.read(run / "quantized" / "model.plc")
+    assert [layer.name for layer in compressed.layers] == ["0", "5", "8"]  # folded: no BatchNorm layer
+    from prunelab.deploy.engine import compiler
+
+    for engine in ("torch", "c") if compiler() else ("torch",):
+        capsys.readouterr()
+        assert main(["evaluate", str(run), "--engine", engine, "--json"]) == 0
+        out = capsys.readouterr().out
+        assert json.loads(out[out.index("{"):])["test_accuracy"] == summary["compressed"]["test_accuracy"]
 
 
 @pytest.mark.parametrize("spec, message", [

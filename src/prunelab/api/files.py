@@ -4,6 +4,7 @@ The file is the compact format 3 (docs/file-format.md) with the input shape in i
 ``load`` puts its weights back into a module of the same layers, matched by parameter name.
 """
 
+import copy
 from pathlib import Path
 
 import torch
@@ -12,6 +13,7 @@ from prunelab.api.data import batches, check_training, classes_of, input_shape_o
 from prunelab.compress import load_into, pack_model
 from prunelab.compression import CompressedModel
 from prunelab.deploy import graph as g
+from prunelab.deploy.batchnorm import fold_batchnorm, has_batchnorm
 from prunelab.deploy.compact import compact
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_bytes, write_together
@@ -25,12 +27,14 @@ def quantize(model: torch.nn.Module, mask: Mask, data=None, *, conv_bits: int = 
              batch_size: int = 128, init: str = "linear", seed: int = 0) -> SharedWeights:
     """Trained quantization (Han, Mao & Dally 2016, section 3) in place: k-means per layer on the
     surviving weights, then ``epochs`` of centroid fine-tuning on ``data`` (none when data is None).
-    ``layers`` ({"fc1": 4}) gives named layers their own code width. Returns the codebooks, which
-    ``save`` needs."""
+    ``layers`` ({"fc1": 4}) gives named layers their own code width. BatchNorm layers are first
+    folded into the layer before them (in place: they become nn.Identity), as the file stores the
+    model. Returns the codebooks, which ``save`` needs."""
     for bits in (conv_bits, fc_bits):
         if not isinstance(bits, int) or not 1 <= bits <= 16:
             raise PrunelabError(f"code widths must be integers in 1..16, got {bits!r}")
     widths = {f"{name}.weight": bits for name, bits in (layers or {}).items()}
+    fold_batchnorm(model)  # in place: the file holds the folded layers
     shared = SharedWeights(model, mask, layer_bits(model, mask, conv_bits, fc_bits, widths), init, seed)
     if data is not None and epochs:
         check_training(batch_size, epochs, lr, momentum)
@@ -55,8 +59,13 @@ def save(model: torch.nn.Module, path, codebooks: SharedWeights, *, input_shape=
 
 def load(path, model: torch.nn.Module) -> torch.nn.Module:
     """Decode the file at ``path`` into ``model`` (in place, by layer name; a module whose layers do
-    not match is refused, naming the layer) and return it in eval mode."""
-    return load_into(CompressedModel.read(path), model).eval()
+    not match is refused, naming the layer) and return it in eval mode. Its BatchNorm layers are
+    folded first (they become nn.Identity): the file holds the folded layers."""
+    compressed = CompressedModel.read(path)
+    if has_batchnorm(model):  # a file that does not fit is refused before the module changes
+        load_into(compressed, fold_batchnorm(copy.deepcopy(model)))
+        fold_batchnorm(model)
+    return load_into(compressed, model).eval()
 
 
 def file_input_shape(path) -> tuple[int, ...] | None:

@@ -237,6 +237,7 @@ def compress(args):
     from pathlib import Path
 
     from prunelab.compress import is_compressed_file, pack_model, recompress
+    from prunelab.deploy.batchnorm import fold_batchnorm
     from prunelab.compression import CompressedModel, storage_table
     from prunelab.pruning.mask import Mask
     from prunelab.runs.record import verified_file
@@ -258,6 +259,7 @@ def compress(args):
         from prunelab.cli.sources import load_source, source_input_shape
 
         model, name, dataset = load_source(args.source, "pruned", args.model)
+        fold_batchnorm(model)  # the file holds the folded layers
         mask = Mask({n: p != 0 for n, p in model.named_parameters() if n in Mask.ones_like(model)})
         bits = (8 if args.conv_bits is None else args.conv_bits, 5 if args.fc_bits is None else args.fc_bits)
         shared = SharedWeights(model, mask, layer_bits(model, mask, *bits))

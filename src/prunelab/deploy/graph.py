@@ -2,14 +2,16 @@
 ONNX export and the C generator all read.
 
 ``trace`` turns a PyTorch model into a ``Graph`` with torch.fx. Only a chain is accepted (each
-operation reads the one before it), made of Normalize, Conv2d, Linear, ReLU, Tanh, max and average
-pooling without padding, and Flatten; anything else is refused with its name, so an export never
+operation reads the one before it), made of Normalize, Conv2d, Linear, BatchNorm (folded into the
+layer before it), ReLU, Tanh, max and average pooling without padding, Flatten, Dropout (dropped) and
+a final softmax (left out: the same class); anything else is refused with its name, so an export never
 silently drops part of a model. Weights are the ones the layer really applies (LeNet-5-1998's
 connection table multiplied in).
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from math import prod
 
@@ -141,8 +143,13 @@ class _Tracer(torch.fx.Tracer):
 
 
 def trace(model: nn.Module, input_shape=(1, 28, 28)) -> Graph:
-    """The chain of operations ``model`` computes, with its weights as float32 numpy arrays."""
+    """The chain of operations ``model`` computes, with its weights as float32 numpy arrays; a
+    BatchNorm is folded into the layer before it (``batchnorm``; the model itself is not changed)."""
+    from prunelab.deploy.batchnorm import fold_batchnorm, has_batchnorm
+
     model = model.cpu().eval()
+    if has_batchnorm(model):
+        model = fold_batchnorm(copy.deepcopy(model))
     try:
         nodes = list(_Tracer().trace(model).nodes)
     except Exception as exc:  # fx raises many types for code it cannot follow

@@ -15,6 +15,7 @@ import torch
 from prunelab import models
 from prunelab.compress import DEFAULT_INPUT_SHAPE, compaction_summary, pack_model, unpack_model
 from prunelab.compression import CompressedModel, storage_table
+from prunelab.deploy.batchnorm import fold_batchnorm
 from prunelab.deploy.calibrate import DEFAULT_IMAGES, calibrated
 from prunelab.errors import PrunelabError
 from prunelab.pruning.mask import Mask
@@ -40,6 +41,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     began = time.perf_counter()
     teacher = load_model(config, dense_dir, device) if q.retrain_epochs and q.retrain_distill else None
     retrained = retrain_masked(config, splits, model, mask, stage_dir, log, teacher) if q.retrain_epochs else None
+    fold_batchnorm(model)  # the file holds the folded layers: share and fine-tune what it will hold
     widths = layer_bits(model, mask, q.conv_bits, q.fc_bits, layer_code_bits(q.layers))
     shared = SharedWeights(model, mask, widths, q.init, config.seed)
     before = evaluate(model, splits.test_images, splits.test_labels)
