@@ -1,0 +1,47 @@
+"""Models as users write them, for issue 21's demonstration (`prunelab run --model nets:FACTORY`,
+with experiments/user-models on PYTHONPATH). Neither was written for prunelab."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ExamplesNet(nn.Module):
+    """pytorch/examples' MNIST `Net` (mnist/main.py) as a user pastes it: functional forward,
+    Dropout, and a log_softmax output."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        x = F.relu(x)
+        x = self.conv2(x)
+        x = F.relu(x)
+        x = F.max_pool2d(x, 2)
+        x = self.dropout1(x)
+        x = torch.flatten(x, 1)
+        x = self.fc1(x)
+        x = F.relu(x)
+        x = self.dropout2(x)
+        x = self.fc2(x)
+        return F.log_softmax(x, dim=1)
+
+
+def examples_net():
+    return ExamplesNet()
+
+
+def bn_cnn():
+    """A small CNN as most are written: convolutions without bias, each followed by BatchNorm."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 64, bias=False), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.2),
+        nn.Linear(64, 10))
