@@ -251,10 +251,6 @@ def stage_settings(config: RunConfig, stage: str, data_content: str = "") -> dic
     raise ValueError(stage)
 
 
-def resolve_path(path) -> Path:
-    return Path(path).expanduser()
-
-
 def layer_targets(text: str) -> dict:
     """Parse "conv1=0.6,fc1=0.97" into {"conv1.weight": 0.6, "fc1.weight": 0.97}."""
     return layer_values(text, "prune.layers", "SPARSITY", float)
