@@ -24,8 +24,8 @@ def load_source(source: str, stage: str | None = None, model_name: str | None = 
         config = load_toml(path / "config.toml")
         chosen = stage or ("quantized" if (path / "quantized" / "model.plc").is_file() else "pruned")
         if stage is None:
-            print(f"{path}: the {chosen} model ({'its compressed file' if chosen == 'quantized' else 'no compressed file'}"
-                  f"; --stage chooses)", file=sys.stderr)
+            what = "its compressed file" if chosen == "quantized" else "no compressed file"
+            print(f"{path}: the {chosen} model ({what}; --stage chooses)", file=sys.stderr)
         if chosen == "quantized":
             return _run_file(path, config), config.model, config.data.dataset
         weights = path / chosen / "model.pt"

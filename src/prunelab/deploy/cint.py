@@ -98,7 +98,8 @@ def _kernel_key(stage: IntStage, table: dict) -> tuple[str, str, str]:
     """(layout, input type, gap type or the packed entry's widths): one kernel serves each key."""
     if table["kind"] == "packed":
         return table["kind"], _ctype(stage.source_range), f"{table['bits']['gap']}_{table['bits']['code']}"
-    return table["kind"], _ctype(stage.source_range), table["arrays"]["gap"][0] if "gap" in table["arrays"] else "uint8_t"
+    gap = table["arrays"]["gap"][0] if "gap" in table["arrays"] else "uint8_t"  # pairs: byte gaps
+    return table["kind"], _ctype(stage.source_range), gap
 
 
 def _kernel_name(kind: str, source: str, gap: str) -> str:

@@ -103,7 +103,8 @@ def _packed(unit_rows) -> dict:
     book = [0] + sorted(set(weights.tolist()) - {0})  # code 0: the value 0 of a filler entry
     code_bits = max(1, (len(book) - 1).bit_length())
     if code_bits >= MAX_ENTRY_BITS:
-        raise PrunelabError(f"a layer with {len(book) - 1} distinct weights does not pack into {MAX_ENTRY_BITS}-bit entries")
+        raise PrunelabError(f"a layer with {len(book) - 1} distinct weights does not pack into "
+                            f"{MAX_ENTRY_BITS}-bit entries")
     gaps = [np.diff(offsets, prepend=0) for offsets, _ in unit_rows]
     codes = [np.searchsorted(book[1:], values) + 1 for _, values in unit_rows]
     return min((_pack(gaps, codes, book, gap_bits, code_bits) for gap_bits in range(1, MAX_ENTRY_BITS - code_bits + 1)),
