@@ -187,31 +187,28 @@ def _conv(n: int, stage: IntStage, table: dict) -> str:
     (kh, kw), (ph, pw) = (pool.size, pool.stride) if pool else ((1, 1), (1, 1))
     dh, dw = st.target.padded
     src, dst = _ctype(stage.source_range), _ctype(stage.target_range)
-    combine = "if ((dy == 0 && dx == 0) || acc > best) best = acc;" if pool is None or pool.kind == "max" \
-        else "best += acc;"
     declare, call = _row(n, stage, table)
     kernel = ""
-    if _pools_in_one_pass(stage, table):  # a row of pooled outputs, each window's four accumulators at once
-        return _window_kernel(n, stage, table) + (
-            f"/* {layer.name}: convolution {tuple(layer.weight.shape)}, stride {layer.stride}, output {ho}x{wo}, "
-            f"{pool.kind} pool {pool.size}; int32 bound {stage.bound:,} */\n"
-            f"static void layer{n}(const {src} *restrict source, {dst} *restrict target) {{\n"
-            + (f"    for (uint32_t i = 0; i < {st.target.size}; i++) target[i] = 0;  /* zero border */\n"
-               if st.target.pad else "")
-            + f"    for (int o = 0; o < {layer.weight.shape[0]}; o++) {{\n"
-            f"        {declare}"
-            f"        for (int py = 0; py < {st.target.height}; py++)\n"
-            f"            window{n}(source + py * {ph * sh * wp}, first, end, L{n}_bias[o], "
-            f"target + (o * {dh} + py + {st.target.pad}) * {dw} + {st.target.pad});\n"
-            f"    }}\n}}\n\n")
+    if _pools_in_one_pass(stage, table):  # a row of pooled outputs a call, each window's four accumulators at once
+        kernel = _window_kernel(n, stage, table)
+        rows = (f"        for (int py = 0; py < {st.target.height}; py++)\n"
+                f"            window{n}(source + py * {ph * sh * wp}, first, end, L{n}_bias[o], "
+                f"target + (o * {dh} + py + {st.target.pad}) * {dw} + {st.target.pad});\n")
     else:
-        best = (f"int32_t best = 0;\n"
+        combine = "if ((dy == 0 && dx == 0) || acc > best) best = acc;" if pool is None or pool.kind == "max" \
+            else "best += acc;"
+        rows = (f"        for (int py = 0; py < {st.target.height}; py++)\n"
+                f"            for (int px = 0; px < {st.target.width}; px++) {{\n"
+                f"                int32_t best = 0;\n"
                 f"                for (int dy = 0; dy < {kh}; dy++)\n"
                 f"                    for (int dx = 0; dx < {kw}; dx++) {{\n"
                 f"                        const {src} *in = source + (py * {ph} + dy) * {sh * wp} + (px * {pw} + dx) * {sw};\n"
                 f"                        const int32_t acc = {call};\n"
                 f"                        {combine}\n"
-                f"                    }}\n")
+                f"                    }}\n"
+                f"                {_store(stage, 'best')}\n"
+                f"                target[(o * {dh} + py + {st.target.pad}) * {dw} + px + {st.target.pad}] = ({dst})q;\n"
+                f"            }}\n")
     return kernel + (
             f"/* {layer.name}: convolution {tuple(layer.weight.shape)}, stride {layer.stride}, output {ho}x{wo}"
             f"{f', {pool.kind} pool {pool.size}' if pool else ''}; int32 bound {stage.bound:,} */\n"
@@ -220,12 +217,7 @@ def _conv(n: int, stage: IntStage, table: dict) -> str:
                if st.target.pad else "")
             + f"    for (int o = 0; o < {layer.weight.shape[0]}; o++) {{\n"
             f"        {declare}"
-            f"        for (int py = 0; py < {st.target.height}; py++)\n"
-            f"            for (int px = 0; px < {st.target.width}; px++) {{\n"
-            f"                {best}"
-            f"                {_store(stage, 'best')}\n"
-            f"                target[(o * {dh} + py + {st.target.pad}) * {dw} + px + {st.target.pad}] = ({dst})q;\n"
-            f"            }}\n"
+            f"{rows}"
             f"    }}\n}}\n\n")
 
 
