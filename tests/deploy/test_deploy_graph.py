@@ -85,3 +85,53 @@ class Residual(nn.Module):
 def test_unsupported_models_are_refused_by_name(module, message):
     with pytest.raises(PrunelabError, match=message):
         g.trace(module, (1, 4, 4) if not isinstance(module, Residual) else (4,))
+
+
+class AllConv(nn.Module):
+    """Convolutions, then global average pooling and one linear layer (MLPerf Tiny's classifiers'
+    ending), in module and functional form."""
+
+    def __init__(self, functional=False):
+        super().__init__()
+        self.functional = functional
+        self.conv1, self.conv2 = nn.Conv2d(1, 6, 3), nn.Conv2d(6, 8, 3, stride=2)
+        self.pool, self.fc = nn.AdaptiveAvgPool2d((1, 1)), nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        x = F.adaptive_avg_pool2d(x, 1) if self.functional else self.pool(x)
+        return self.fc(torch.flatten(x, 1))
+
+
+@pytest.mark.parametrize("functional", [False, True])
+def test_global_average_pooling_is_an_average_over_the_whole_map(functional):
+    torch.manual_seed(0)
+    model = AllConv(functional).eval()
+    graph = g.trace(model, (1, 12, 12))
+    assert g.Pool("avg", (4, 4), (4, 4)) in graph.ops  # 12 -> 10 -> 4 after conv2 at stride 2
+    x = torch.rand(16, 1, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(to_module(graph)(x), model(x), atol=1e-5, rtol=0)
+    with pytest.raises(PrunelabError, match="adaptive average pooling is supported to 1x1"):
+        g.trace(nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(2)), (1, 6, 6))
+
+
+def test_global_average_pooling_runs_in_the_float_and_integer_c():
+    import numpy as np
+
+    from prunelab.deploy import calibrate, intplan, intref
+    from prunelab.deploy.compact import compact
+    from prunelab.deploy.engine import Engine, IntEngine, compiler
+
+    if compiler() is None:
+        pytest.skip("no C compiler on this machine (set CC or install gcc)")
+    torch.manual_seed(0)
+    model = AllConv().eval()
+    graph = compact(g.trace(model, (1, 12, 12))).graph
+    x = torch.rand(50, 1, 12, 12)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    assert np.abs(Engine(graph, weights="float", batch=8).scores(x.numpy()) - expected).max() < 1e-5
+    images = (x.numpy() * 255).astype(np.uint8)
+    plan = intplan.int_plan(graph, calibrate.activation_ranges(graph, images))
+    assert np.array_equal(IntEngine(plan).scores(images), intref.scores(plan, images))

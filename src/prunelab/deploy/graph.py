@@ -3,8 +3,9 @@ ONNX export and the C generator all read.
 
 ``trace`` turns a PyTorch model into a ``Graph`` with torch.fx. Only a chain is accepted (each
 operation reads the one before it), made of Normalize, Conv2d, Linear, BatchNorm (folded into the
-layer before it), ReLU, Tanh, max and average pooling without padding, Flatten, Dropout (dropped) and
-a final softmax (left out: the same class); anything else is refused with its name, so an export never
+layer before it), ReLU, Tanh, max and average pooling without padding, global average pooling
+(AdaptiveAvgPool2d to 1x1), Flatten, Dropout (dropped) and a final softmax (left out: the same
+class); anything else is refused with its name, so an export never
 silently drops part of a model. Weights are the ones the layer really applies (LeNet-5-1998's
 connection table multiplied in).
 """
@@ -167,6 +168,11 @@ def trace(model: nn.Module, input_shape=(1, 28, 28)) -> Graph:
         if node.all_input_nodes != [previous] or not node.args or node.args[0] is not previous:
             raise PrunelabError(f"{type(model).__name__} is not a chain of operations (at {node.name})")
         op = _op(node, modules)
+        if op is _GLOBAL_AVERAGE:  # the pooling window is the whole map that reaches it
+            shape = Graph(list(ops), tuple(input_shape)).shapes()[-1]
+            if len(shape) != 3:
+                raise PrunelabError(f"{node.name}: global average pooling needs (C, H, W) input, gets {shape}")
+            op = Pool("avg", shape[1:], shape[1:])
         if op is _LAST:  # a softmax or log_softmax: it orders the scores as they are
             if nodes[nodes.index(node) + 1].op != "output":
                 raise PrunelabError(f"{node.name}: a softmax or log_softmax is supported only as the last operation")
@@ -224,6 +230,8 @@ def _module_op(name: str, module: nn.Module):
         return None
     if isinstance(module, (nn.Softmax, nn.LogSoftmax)):
         return _softmax(module.dim, name)
+    if isinstance(module, nn.AdaptiveAvgPool2d):
+        return _adaptive(module.output_size, name)
     if isinstance(module, nn.Flatten):
         if module.start_dim != 1 or module.end_dim != -1:
             raise PrunelabError(f"{name}: only Flatten(1, -1) is supported")
@@ -233,6 +241,7 @@ def _module_op(name: str, module: nn.Module):
 
 
 _LAST = object()  # a final softmax / log_softmax: the graph keeps the scores before it (the same class)
+_GLOBAL_AVERAGE = object()  # adaptive average pooling to 1x1: an average pool over the whole map
 _SOFTMAX = {F.softmax, F.log_softmax, torch.softmax, torch.log_softmax, "softmax", "log_softmax"}
 _DROPOUT = {F.dropout, F.dropout2d, torch.dropout, "dropout"}
 _ACTIVATIONS = {torch.relu: "relu", F.relu: "relu", torch.tanh: "tanh", F.tanh: "tanh", "relu": "relu",
@@ -260,6 +269,8 @@ def _function_op(node):
                      given.get("ceil_mode", False), node.name)
     if target in _SOFTMAX:
         return _softmax(args[0] if args else kwargs.get("dim"), node.name)
+    if target is F.adaptive_avg_pool2d:
+        return _adaptive(args[0] if args else kwargs.get("output_size"), node.name)
     if target in _DROPOUT:  # nothing at inference (traced in eval mode)
         return None
     if target in (torch.flatten, "flatten"):
@@ -269,6 +280,13 @@ def _function_op(node):
             raise PrunelabError(f"{node.name}: only flatten(x, 1) is supported")
         return Flatten()
     raise PrunelabError(f"unsupported operation {getattr(target, '__name__', target)} (at {node.name})")
+
+
+def _adaptive(size, name):
+    if size not in (1, (1, 1), [1, 1]):
+        raise PrunelabError(f"{name}: adaptive average pooling is supported to 1x1 (global average pooling), "
+                            f"not to {size}")
+    return _GLOBAL_AVERAGE
 
 
 def _softmax(dim, name):
