@@ -135,3 +135,77 @@ def test_global_average_pooling_runs_in_the_float_and_integer_c():
     images = (x.numpy() * 255).astype(np.uint8)
     plan = intplan.int_plan(graph, calibrate.activation_ranges(graph, images))
     assert np.array_equal(IntEngine(plan).scores(images), intref.scores(plan, images))
+
+
+class DepthwiseSeparable(nn.Module):
+    """A DS-CNN-style model (MLPerf Tiny's keyword spotter's shape): a depthwise 3x3 convolution
+    (groups = channels), then a pointwise 1x1 one, then global average pooling."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 3)
+        self.depthwise = nn.Conv2d(6, 6, 3, padding=1, groups=6)
+        self.pointwise = nn.Conv2d(6, 8, 1)
+        self.grouped = nn.Conv2d(8, 8, 3, groups=2)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.pointwise(torch.relu(self.depthwise(x))))
+        x = torch.relu(self.grouped(x))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def test_grouped_and_depthwise_convolutions_trace_compact_and_run_in_c():
+    import numpy as np
+
+    from prunelab.deploy import calibrate, intplan, intref
+    from prunelab.deploy.compact import compact
+    from prunelab.deploy.engine import Engine, IntEngine, compiler
+
+    torch.manual_seed(0)
+    model = DepthwiseSeparable().eval()
+    with torch.no_grad():
+        model.conv1.weight[2] = 0  # a dead unit read by the depthwise layer: tied to its group, kept
+        model.pointwise.weight[:, 4] = 0
+    graph = g.trace(model, (1, 12, 12))
+    assert [op.groups for op in graph.layers() if isinstance(op, g.Conv)] == [1, 6, 1, 2]
+    compacted = compact(graph).graph
+    assert compacted.architecture() == "6-6-8-8-4"
+    x = torch.rand(32, 1, 12, 12)
+    with torch.no_grad():
+        expected = model(x)
+        torch.testing.assert_close(to_module(compacted)(x), expected, atol=1e-5, rtol=0)
+    if compiler() is None:
+        pytest.skip("no C compiler on this machine (set CC or install gcc)")
+    assert np.abs(Engine(compacted, weights="float", batch=8).scores(x.numpy()) - expected.numpy()).max() < 1e-5
+    assert np.abs(Engine(compacted, weights="codebook", batch=8).scores(x.numpy()) - expected.numpy()).max() < 1e-5
+    images = (x.numpy() * 255).astype(np.uint8)
+    plan = intplan.int_plan(compacted, calibrate.activation_ranges(compacted, images))
+    assert np.array_equal(IntEngine(plan).scores(images), intref.scores(plan, images))
+
+
+def test_a_depthwise_model_goes_through_the_api_to_a_file_and_back(tmp_path):
+    """Pruned, quantized and saved: the compact file keeps every unit beside a grouped layer and
+    decodes into a fresh module with the same scores, its C engine with PyTorch's classes."""
+    import numpy as np
+
+    import prunelab
+    from prunelab.compression import CompressedModel
+    from prunelab.deploy.compact import compact
+    from prunelab.deploy.engine import Engine, compiler
+
+    torch.manual_seed(0)
+    x = torch.rand(96, 1, 12, 12)
+    y = (x[:, 0, 3:9, 3:9].mean((1, 2)) * 4).long().clamp(0, 3)
+    model = DepthwiseSeparable()
+    mask = prunelab.prune(model, (x, y), 0.5, epochs=1, batch_size=32)
+    path = prunelab.save(model, tmp_path / "ds.plc", prunelab.quantize(model, mask, (x, y)), input_shape=(1, 12, 12))
+    assert CompressedModel.read(path).layer("depthwise").codebook is not None
+    restored = prunelab.load(path, DepthwiseSeparable())
+    with torch.no_grad():
+        torch.testing.assert_close(restored(x), model.eval()(x), atol=1e-5, rtol=0)
+        expected = restored(x).argmax(1).numpy()
+    if compiler() is not None:
+        engine = Engine(compact(g.trace(restored, (1, 12, 12))).graph, weights="codebook", batch=16)
+        assert np.array_equal(engine.scores(x.numpy()).argmax(1), expected)

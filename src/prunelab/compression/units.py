@@ -57,7 +57,7 @@ class KeptUnits:
 def compact_shape(entry: KeptUnits, previous: KeptUnits | None) -> tuple[int, ...]:
     """The compact weight shape of layer ``entry``, which reads the layer ``previous`` (None: the input)."""
     shape = [entry.units.size, *entry.shape[1:]]
-    if previous is not None and len(shape) > 1:
+    if previous is not None and len(shape) > 1 and not _grouped(entry, previous):
         shape[1] = previous.units.size * _per_unit(entry, previous)
     return tuple(shape)
 
@@ -71,7 +71,7 @@ def expand(weight: np.ndarray, bias: np.ndarray, entry: KeptUnits, previous: Kep
     """(weight, bias) of the original shape: the compact values at the kept rows (and at the
     columns that read kept units of ``previous``), zero everywhere else."""
     full = np.zeros(entry.shape, np.float32)
-    if previous is None or weight.ndim == 1:
+    if previous is None or weight.ndim == 1 or _grouped(entry, previous):
         full[entry.units] = weight
     else:
         per_unit = _per_unit(entry, previous)
@@ -80,6 +80,18 @@ def expand(weight: np.ndarray, bias: np.ndarray, entry: KeptUnits, previous: Kep
     full_bias = np.zeros(entry.shape[0], np.float32)
     full_bias[entry.units] = bias
     return full, full_bias
+
+
+def _grouped(entry: KeptUnits, previous: KeptUnits) -> bool:
+    """Whether ``entry`` is a grouped (depthwise) convolution: fewer input channels than the layer
+    before has units, each output reading its group's. Compaction keeps every unit beside one, so
+    its columns are all there; a file that says otherwise is refused."""
+    if len(entry.shape) != 4 or entry.shape[1] >= previous.shape[0] or previous.shape[0] % entry.shape[1]:
+        return False
+    if not previous.all_kept or not entry.all_kept:
+        raise PrunelabError(f"a layer of shape {entry.shape} cannot read the {previous.shape[0]} units of the layer "
+                            f"before it (a grouped convolution keeps every unit beside it)")
+    return True
 
 
 def _per_unit(entry: KeptUnits, previous: KeptUnits) -> int:

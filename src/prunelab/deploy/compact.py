@@ -13,7 +13,8 @@ folded constants, so scores differ from the original only by float rounding (the
 formed in another order); predictions were identical on every test image of the record models
 (``experiments/compaction/check.py``). One case is kept as it is: a dead unit with a nonzero
 constant read by a convolution with zero padding, where the border sees the padding instead of
-the constant. A layer always keeps at least one unit, so the graph never has an empty layer.
+the constant. A layer always keeps at least one unit, so the graph never has an empty layer, and
+nothing is dropped beside a grouped (depthwise) convolution, whose channels are tied to their group.
 """
 
 from __future__ import annotations
@@ -82,8 +83,11 @@ def _by_unit(op, units: int, spatial: int) -> np.ndarray:
 
 
 def _droppable(a, b, chain, spatial: int):
-    """(drop mask over a's units, b's bias with the dropped dead units folded in)."""
+    """(drop mask over a's units, b's bias with the dropped dead units folded in). Nothing is
+    dropped next to a grouped (depthwise) convolution: its channels are tied to their group."""
     units = a.weight.shape[0]
+    if any(isinstance(op, g.Conv) and op.groups != 1 for op in (a, b)):
+        return np.zeros(units, bool), b.bias
     reads = _by_unit(b, units, spatial)  # (O_b, U, R)
     unread = ~reads.any(axis=(0, 2))
     dead = ~a.weight.reshape(units, -1).any(axis=1)

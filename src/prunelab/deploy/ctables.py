@@ -43,8 +43,9 @@ def rows(layer, padded: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
     for o in range(layer.weight.shape[0]):
         if isinstance(layer, g.Conv):
             c, i, j = np.nonzero(layer.weight[o])
-            offsets = (c * padded[0] + i) * padded[1] + j
             values = layer.weight[o][c, i, j]
+            c = c + o // (layer.weight.shape[0] // layer.groups) * layer.weight.shape[1]  # the group's channels
+            offsets = (c * padded[0] + i) * padded[1] + j
         else:
             (k,) = np.nonzero(layer.weight[o])
             offsets = k if layer.inputs is None else layer.inputs[k]

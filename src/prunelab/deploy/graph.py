@@ -35,13 +35,15 @@ class Normalize:
 
 @dataclass(frozen=True, eq=False)
 class Conv:
-    """y[o] = bias[o] + sum over (c, i, j) of weight[o, c, i, j] * x[c, stride*h + i - pad, ...]."""
+    """y[o] = bias[o] + sum over (c, i, j) of weight[o, c, i, j] * x[g * C + c, stride*h + i - pad, ...],
+    g = o // (O / groups) the group of output o (1 group: every input channel; depthwise: one)."""
 
     name: str
-    weight: np.ndarray  # (O, C, kh, kw) float32
+    weight: np.ndarray  # (O, C, kh, kw) float32, C = input channels / groups
     bias: np.ndarray  # (O,) float32
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
+    groups: int = 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,7 +111,8 @@ class Graph:
 def output_shape(op, shape: tuple[int, ...]) -> tuple[int, ...]:
     if isinstance(op, Conv):
         out, channels, kh, kw = op.weight.shape
-        if len(shape) != 3 or shape[0] != channels:
+        channels *= op.groups
+        if len(shape) != 3 or shape[0] != channels or out % op.groups:
             raise PrunelabError(f"layer {op.name} expects {channels} input channels, gets shape {shape}")
         h, w = (_window(shape[1 + a], (kh, kw)[a], op.stride[a], op.padding[a], op.name) for a in range(2))
         return (out, h, w)
@@ -206,11 +209,10 @@ def _module_op(name: str, module: nn.Module):
         if type(module).forward not in (nn.Conv2d.forward, SparseConv2d.forward):
             raise PrunelabError(f"{name}: {type(module).__name__} has a forward of its own, which a plain "
                                 f"convolution would not compute")
-        if module.groups != 1 or module.dilation != (1, 1) or isinstance(module.padding, str) \
-                or module.padding_mode != "zeros":
-            raise PrunelabError(f"{name}: only plain convolutions (groups 1, dilation 1, zero padding) are supported")
+        if module.dilation != (1, 1) or isinstance(module.padding, str) or module.padding_mode != "zeros":
+            raise PrunelabError(f"{name}: only plain convolutions (dilation 1, zero padding) are supported")
         return Conv(name, _array(effective_weight(module)), _bias(module, module.out_channels),
-                    tuple(module.stride), tuple(module.padding))
+                    tuple(module.stride), tuple(module.padding), module.groups)
     if isinstance(module, nn.Linear):
         return Dense(name, _array(effective_weight(module)), _bias(module, module.out_features))
     if isinstance(module, nn.ReLU):

@@ -45,7 +45,7 @@ def _forward(plan: IntPlan, pixels: np.ndarray) -> np.ndarray:
             pad = layer.padding[0]
             if pad:
                 x = F.pad(x, (pad, pad, pad, pad), value=float(stage.pad_value))
-            acc = F.conv2d(x, weight, bias, stride=layer.stride)
+            acc = F.conv2d(x, weight, bias, stride=layer.stride, groups=layer.groups)
             pool = stage.stage.pool
             if pool is not None:
                 acc = (F.max_pool2d(acc, pool.size, pool.stride) if pool.kind == "max" else

@@ -46,7 +46,7 @@ def to_module(graph: g.Graph) -> nn.Sequential:
 
 def _conv(op: g.Conv) -> nn.Conv2d:
     out, channels, kh, kw = op.weight.shape
-    conv = nn.Conv2d(channels, out, (kh, kw), op.stride, op.padding)
+    conv = nn.Conv2d(channels * op.groups, out, (kh, kw), op.stride, op.padding, groups=op.groups)
     with torch.no_grad():
         conv.weight.copy_(torch.from_numpy(op.weight))
         conv.bias.copy_(torch.from_numpy(op.bias))
