@@ -14,6 +14,7 @@ from prunelab.compression.layer import is_half_exact
 from prunelab.compression.kmeans import Codebook
 from prunelab.compression.units import expand
 from prunelab.deploy import graph as g
+from prunelab.deploy import opspec
 from prunelab.deploy.batchnorm import fold_batchnorm, has_batchnorm
 from prunelab.deploy.compact import Compaction, compact, widen
 from prunelab.errors import PrunelabError
@@ -38,6 +39,8 @@ def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict,
     ``index_bits`` is one width for all layers or a dict per layer (0: the smallest per layer)."""
     graph = trace_weighted(model, input_shape)
     result = compact(graph)
+    if name not in models.REGISTRY:  # the file carries its operations: ONNX and C need no class
+        metadata = {**metadata, "graph": opspec.to_spec(graph)}
     original = {op.name: op.weight.shape for op in graph.layers()}
     layers, kept = [], {}
     for op, shape in zip(result.graph.ops, result.graph.shapes()):
@@ -178,7 +181,11 @@ def compact_graph(compressed: CompressedModel, model_name: str | None = None) ->
     inputs some weight uses), an older file's compacted on the way. ``model_name``: see ``architecture``."""
     if not compressed.is_compact:
         return compact(g.trace(unpack_model(compressed, model_name), file_input_shape(compressed))).graph
-    skeleton = g.trace(architecture(compressed, model_name), file_input_shape(compressed))
+    if has_own_graph(compressed, model_name):
+        shapes = {layer.name: compressed.original_shape(layer.name) for layer in compressed.layers}
+        skeleton = g.Graph(opspec.skeleton(compressed.metadata["graph"], shapes), file_input_shape(compressed))
+    else:
+        skeleton = g.trace(architecture(compressed, model_name), file_input_shape(compressed))
     if [op.name for op in skeleton.layers()] != [layer.name for layer in compressed.layers]:
         raise PrunelabError(f"the file's layers are not those of {_shown(compressed.model)}")
     ops = []
@@ -194,6 +201,13 @@ def compact_graph(compressed: CompressedModel, model_name: str | None = None) ->
     graph = g.Graph(ops, skeleton.input_shape)
     graph.shapes()  # every layer fits the one before
     return graph
+
+
+def has_own_graph(compressed: CompressedModel, model_name: str | None = None) -> bool:
+    """Whether the compact graph comes from the file's own operations: a compact file made from a
+    model that is not built in, opened without naming the model."""
+    return (model_name is None and compressed.is_compact and compressed.model not in models.REGISTRY
+            and "graph" in compressed.metadata)
 
 
 def _read_only_used_inputs(op: g.Dense) -> g.Dense:

@@ -59,13 +59,23 @@ def test_a_user_model_on_an_npz_runs_every_stage_and_exports_c(user_project, cap
     assert f"compressed file: {run / 'quantized' / 'model.plc'}" in out
     compressed = CompressedModel.read(run / "quantized" / "model.plc")
     assert compressed.model == "user_nets:small_cnn" and compressed.metadata["input_shape"] == [3, 12, 12]
-    # the file names user code, which a file may not import: the user names it on the command line
-    assert main(["export", str(run / "quantized" / "model.plc"), "--format", "c", "--output", "c"]) == 2
-    assert "which is not built in" in capsys.readouterr().err
+    # the file names user code, which a file never imports: it carries its own operations instead,
+    # which give ONNX and C without the user's class; --model decodes it into the user's module
+    assert [op["op"] for op in compressed.metadata["graph"]] == ["conv", "relu", "pool", "flatten", "dense", "relu",
+                                                                 "dense"]
+    assert main(["export", str(run / "quantized" / "model.plc"), "--format", "c", "--output", "own"]) == 0
+    assert "from the file's own operations" in capsys.readouterr().err
     assert main(["export", str(run / "quantized" / "model.plc"), "--model", "user_nets:small_cnn",
                  "--format", "c", "--output", "c"]) == 0
     assert "input [3, 12, 12]" in (user_project / "c" / "user_nets_small_cnn.h").read_text()
+    assert (user_project / "own" / "user_nets_small_cnn.c").read_text().count("static const") == \
+        (user_project / "c" / "user_nets_small_cnn.c").read_text().count("static const")
+    assert main(["decompress", str(run / "quantized" / "model.plc"), "--output", "m.pt"]) == 2
+    assert "which is not built in" in capsys.readouterr().err  # a state_dict needs the user's module
     capsys.readouterr()
+    assert main(["evaluate", str(run / "quantized" / "model.plc"), "--dataset", "npz:images.npz", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{"):])["test_accuracy"] == summary["compressed"]["test_accuracy"]
     assert main(["export", str(run), "--format", "onnx", "--output", "m.onnx"]) == 0  # the run's input shape
     assert main(["evaluate", str(run / "quantized" / "model.plc"), "--model", "user_nets:small_cnn", "--json"]) == 0
     out = capsys.readouterr().out
