@@ -6,7 +6,8 @@
 For each finished run, on all of the dataset's test images: accuracy dense / pruned / from the file
 (the run's summary), the compressed file's bytes and compact architecture, and the C engine of the
 file (float C with codebook weights, the export's default, built with the system compiler): its
-accuracy and how many images it classes as PyTorch does on the model decoded from the file.
+accuracy and how many images it classes as PyTorch does on the model decoded from the file; and
+the integer engine's accuracy (int8, the host build of its C, with the file's calibration).
 """
 
 import argparse
@@ -24,7 +25,9 @@ def measure(run: Path) -> dict:
     from prunelab.deploy import graph as g
     from prunelab.compress import compact_graph, unpack_model
     from prunelab.compression import CompressedModel
-    from prunelab.deploy.engine import Engine
+    from prunelab.deploy.calibrate import stored_ranges
+    from prunelab.deploy.engine import Engine, IntEngine
+    from prunelab.deploy.intplan import int_plan
     from prunelab.runs.config import load_toml
     from prunelab.runs.record import verified_file
 
@@ -42,6 +45,11 @@ def measure(run: Path) -> dict:
                                         for i in range(0, len(images), 500)])
     graph = compact_graph(compressed, config.model)
     c_classes = Engine(graph, weights="codebook", batch=64).scores(images).argmax(1)
+    ranges = stored_ranges(compressed)  # the integer engine, where the file carries its calibration
+    int8 = None
+    if ranges is not None:
+        pixels = splits.test_images.reshape(len(labels), *graph.input_shape)
+        int8 = float((IntEngine(int_plan(graph, ranges)).scores(pixels).argmax(1) == labels).mean())
     split = summary.get("evaluated_on", "test")
     return {
         "run": run.name, "model": config.model, "dataset": config.data.dataset,
@@ -55,6 +63,7 @@ def measure(run: Path) -> dict:
         "torch_accuracy_from_file": float((torch_classes == labels).mean()),
         "c_accuracy": float((c_classes == labels).mean()),
         "c_equals_torch": int((c_classes == torch_classes).sum()), "images": int(len(labels)),
+        "int8_c_accuracy": int8,
     }
 
 
@@ -69,12 +78,14 @@ def main() -> None:
     result = {"command": "python " + " ".join(sys.argv), "host": platform.processor() or platform.machine(),
               "torch": torch.__version__, "runs": rows}
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["| model | dense | pruned | file | C engine | C = PyTorch | file bytes | compact architecture |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| model | dense | pruned | file | C engine | C = PyTorch | int8 C | file bytes | compact architecture |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {100 * r['dense_accuracy']:.2f}% | {100 * r['pruned_accuracy']:.2f}% | "
                      f"{100 * r['file_accuracy']:.2f}% | {100 * r['c_accuracy']:.2f}% | "
-                     f"{r['c_equals_torch']:,}/{r['images']:,} | {r['file_bytes']:,} | "
+                     f"{r['c_equals_torch']:,}/{r['images']:,} | "
+                     f"{'-' if r['int8_c_accuracy'] is None else format(100 * r['int8_c_accuracy'], '.2f') + '%'} | "
+                     f"{r['file_bytes']:,} | "
                      f"{r['architecture']} -> {r['compact_architecture']} |")
     table = "\n".join(lines) + "\n"
     args.output.with_suffix(".md").write_text(f"`{result['command']}`\n\n{table}")

@@ -65,3 +65,16 @@ def resnet_like():
     refused before training."""
     return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
                          Residual(16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+
+def ds_cnn():
+    """MLPerf Tiny's keyword spotter's shape (DS-CNN), narrowed for 28x28 images: a strided
+    convolution, then depthwise-separable blocks (a depthwise 3x3 convolution, groups = channels,
+    then a pointwise 1x1 one, each with BatchNorm), global average pooling and one linear layer."""
+    def separable(channels):
+        return [nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False), nn.BatchNorm2d(channels),
+                nn.ReLU(), nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()]
+
+    return nn.Sequential(nn.Conv2d(1, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
+                         *separable(32), *separable(32), *separable(32),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))

@@ -116,6 +116,9 @@ def test_packed_and_pair_tables_decode_to_the_rows_with_fillers_for_wide_gaps():
     width = packed["bits"]["gap"] + packed["bits"]["code"]
     assert packed["bits"]["code"] == 3 and width <= inttables.MAX_ENTRY_BITS  # 4 values and the filler's 0
     assert len(packed["arrays"]["stream"][1]) == (packed["arrays"]["start"][1][-1] * width + 7) // 8 + 2
+    wide = [(np.arange(0, 40_000 * 200, 200), np.ones(40_000, np.int64))]  # narrow gaps: past 65,535 entries
+    assert inttables._pack([np.diff(wide[0][0], prepend=0)], [np.ones(40_000, np.int64)], [0, 1], 1, 1) is None
+    assert inttables._packed(wide)["bits"]["gap"] == 8  # the widths that fit are still chosen from
     pairs = inttables._pairs(unit_rows)  # the gap of 697 as two fillers of 255 and a gap of 187
     kind, values = pairs["arrays"]["pair"]
     assert kind == "int8_t" and pairs["arrays"]["start"][1] == [0, 6, 6, 8]

@@ -42,10 +42,12 @@ def int_table(stage: IntStage, layout: str = "smaller") -> dict:
                  rows(layer, stage.stage.source.padded)]
     if layout != "smaller":
         chosen = {"pairs": _pairs, "groups": _groups, "packed": _packed}[layout](unit_rows)
+        if chosen is None:
+            raise PrunelabError(f"{stage.name}: no packed table fits 65,535 entries of at most {MAX_ENTRY_BITS} bits")
     else:
         candidates = [_pairs(unit_rows), _groups(unit_rows)]
         if isinstance(stage.stage.layer, g.Dense):
-            candidates.append(_packed(unit_rows))
+            candidates += [t for t in [_packed(unit_rows)] if t is not None]
         chosen = min(candidates, key=lambda t: (t["bytes"], LAYOUTS.index(t["kind"])))
     bias = stage.bias.tolist()
     bias_type = "int16_t" if all(-32768 <= b <= 32767 for b in bias) else "int32_t"
@@ -98,7 +100,7 @@ def _groups(unit_rows) -> dict:
                               "count": ("uint8_t", counts), "gap": _typed(gaps)})
 
 
-def _packed(unit_rows) -> dict:
+def _packed(unit_rows) -> dict | None:
     weights = np.concatenate([values for _, values in unit_rows]) if unit_rows else np.zeros(0, np.int64)
     book = [0] + sorted(set(weights.tolist()) - {0})  # code 0: the value 0 of a filler entry
     code_bits = max(1, (len(book) - 1).bit_length())
@@ -107,14 +109,17 @@ def _packed(unit_rows) -> dict:
                             f"{MAX_ENTRY_BITS}-bit entries")
     gaps = [np.diff(offsets, prepend=0) for offsets, _ in unit_rows]
     codes = [np.searchsorted(book[1:], values) + 1 for _, values in unit_rows]
-    return min((_pack(gaps, codes, book, gap_bits, code_bits) for gap_bits in range(1, MAX_ENTRY_BITS - code_bits + 1)),
-               key=lambda t: t["bytes"])
+    tables = [_pack(gaps, codes, book, gap_bits, code_bits) for gap_bits in range(1, MAX_ENTRY_BITS - code_bits + 1)]
+    return min((t for t in tables if t is not None), key=lambda t: t["bytes"], default=None)
 
 
 def _pack(gaps, codes, book, gap_bits: int, code_bits: int) -> dict:
     """Entries ``gap | code << gap_bits``, least significant bit first, in a byte stream with two
-    spare bytes at the end (the C reads three bytes for any entry)."""
+    spare bytes at the end (the C reads three bytes for any entry); None past 65,535 entries."""
     top, starts, entries = (1 << gap_bits) - 1, [0], []
+    fillers = sum(int((np.maximum(row - 1, 0) // top).sum()) for row in gaps)
+    if sum(len(row) for row in gaps) + fillers > 65535:
+        return None
     for row_gaps, row_codes in zip(gaps, codes):
         for gap, code in zip(row_gaps.tolist(), row_codes.tolist()):
             while gap > top:
@@ -122,6 +127,8 @@ def _pack(gaps, codes, book, gap_bits: int, code_bits: int) -> dict:
                 gap -= top
             entries.append(gap | code << gap_bits)
         starts.append(len(entries))
+    if len(entries) > 65535:
+        return None
     width = gap_bits + code_bits
     stream = bytearray((len(entries) * width + 7) // 8 + 2)
     for n, entry in enumerate(entries):
