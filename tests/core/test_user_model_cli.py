@@ -46,13 +46,18 @@ def user_project(tmp_path, monkeypatch):
     sys.modules.pop("user_nets", None)
 
 
-def test_a_user_model_on_an_npz_runs_every_stage_and_exports_c(user_project, capsys):
-    args = ["run", "--model", "user_nets:small_cnn", "--dataset", "npz:images.npz", "--epochs", "1",
-            "--retrain-epochs", "1", "--rounds", "2", "--set", "quantize.epochs=1", "--set", "train.batch_size=32",
-            "--runs-dir", str(user_project / "runs")]
+def short_run(project: Path, capsys, model: str, rounds: int) -> tuple[Path, str]:
+    """`prunelab run` of ``model`` on images.npz, one epoch a stage: (the run directory, stdout)."""
+    args = ["run", "--model", model, "--dataset", "npz:images.npz", "--epochs", "1", "--retrain-epochs", "1",
+            "--rounds", str(rounds), "--set", "quantize.epochs=1", "--set", "train.batch_size=32",
+            "--runs-dir", str(project / "runs")]
     assert main(args) == 0
     out = capsys.readouterr().out
-    run = Path(out.split("run: ")[1].splitlines()[0])
+    return Path(out.split("run: ")[1].splitlines()[0]), out
+
+
+def test_a_user_model_on_an_npz_runs_every_stage_and_exports_c(user_project, capsys):
+    run, out = short_run(user_project, capsys, "user_nets:small_cnn", rounds=2)
     assert run.name.startswith("user_nets_small_cnn-")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["pruned"]["sparsity"] == pytest.approx(0.9, abs=1e-3)
@@ -94,12 +99,7 @@ def test_a_user_model_on_an_npz_runs_every_stage_and_exports_c(user_project, cap
 def test_a_batchnorm_model_trains_with_it_and_its_file_and_c_hold_it_folded(user_project, capsys):
     """issue 21: `features.1: BatchNorm2d is not supported`. BatchNorm trains as it is; the quantize
     stage folds it, and the file, its decoded model and the C engine agree on every test example."""
-    args = ["run", "--model", "user_nets:bn_cnn", "--dataset", "npz:images.npz", "--epochs", "1",
-            "--retrain-epochs", "1", "--rounds", "1", "--set", "quantize.epochs=1", "--set", "train.batch_size=32",
-            "--runs-dir", str(user_project / "runs")]
-    assert main(args) == 0
-    out = capsys.readouterr().out
-    run = Path(out.split("run: ")[1].splitlines()[0])
+    run, _ = short_run(user_project, capsys, "user_nets:bn_cnn", rounds=1)
     summary = json.loads((run / "summary.json").read_text())
     assert "1.weight" in torch.load(run / "pruned" / "model.pt")  # the pruned stage keeps its BatchNorm
     compressed = CompressedModel.read(run / "quantized" / "model.plc")
