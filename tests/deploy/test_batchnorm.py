@@ -101,3 +101,12 @@ def test_a_batchnorm_cnn_goes_through_the_api_to_a_file_and_back(tmp_path):
         with torch.no_grad():
             expected = restored(x).argmax(1).numpy()
         assert np.array_equal(engine.scores(x.numpy()).argmax(1), expected)
+
+
+def test_a_model_with_one_unfoldable_batchnorm_is_left_as_it_was():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(),
+                          nn.Conv2d(2, 2, 3), nn.BatchNorm2d(2, track_running_stats=False))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(PrunelabError, match="without running statistics"):
+        fold_batchnorm(model)
+    assert isinstance(model[1], nn.BatchNorm2d) and model[0].weight.equal(before["0.weight"])

@@ -58,8 +58,8 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     BatchNorm is returned as it is."""
     if not has_batchnorm(model):
         return model
-    model.eval()
-    for layer_name, norm_name in folds(model):
+    pairs = folds(model)
+    for layer_name, norm_name in pairs:  # every check before the first change: never half-folded
         layer, norm = model.get_submodule(layer_name), model.get_submodule(norm_name)
         if norm.running_mean is None or norm.running_var is None:
             raise PrunelabError(f"{norm_name}: a BatchNorm without running statistics normalises each batch by "
@@ -67,6 +67,9 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         if norm.num_features != layer.weight.shape[0]:
             raise PrunelabError(f"{norm_name}: {norm.num_features} features after {layer_name}'s "
                                 f"{layer.weight.shape[0]} outputs")
+    model.eval()
+    for layer_name, norm_name in pairs:
+        layer, norm = model.get_submodule(layer_name), model.get_submodule(norm_name)
         scale = norm.running_var.double().add(norm.eps).rsqrt()
         shift = -norm.running_mean.double() * scale
         if norm.affine:
