@@ -10,6 +10,14 @@ from prunelab.errors import PrunelabError
 from prunelab.foundations.files import read_regular, write_bytes
 
 
+def check_layer_name(name: str, names: list, setting: str) -> None:
+    """One line when ``name`` ("conv1.weight"), given in ``setting``, is not one of ``names``."""
+    if name not in names:
+        known = ", ".join(n.removesuffix(".weight") for n in names)
+        raise PrunelabError(f"{setting} names layer {name.removesuffix('.weight')!r}, which is not one of the "
+                            f"model's: {known}")
+
+
 def prunable_names(model: nn.Module) -> list[str]:
     """The weights of every convolution and fully connected layer, in model order (no biases)."""
     return [

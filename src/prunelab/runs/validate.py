@@ -107,17 +107,14 @@ def check_choices(config) -> None:
 
 def check_layer_kl(config) -> None:
     from prunelab import methods, models
-    from prunelab.pruning.mask import prunable_names
+    from prunelab.pruning.mask import check_layer_name, prunable_names
     from prunelab.runs.config import layer_kl_factors
 
     if methods.get(config.prune.method).trainer != "variational":
         raise PrunelabError(f"prune.layer_kl weighs the KL of methods svd and svd-units, not {config.prune.method}")
     names = prunable_names(models.build(config.model))
     for name, factor in layer_kl_factors(config.prune.layer_kl).items():
-        if name not in names:
-            known = ", ".join(n.removesuffix(".weight") for n in names)
-            raise PrunelabError(f"prune.layer_kl names layer {name.removesuffix('.weight')!r}, which is not one of "
-                                f"the model's: {known}")
+        check_layer_name(name, names, "prune.layer_kl")
         if not 0 < factor < float("inf"):
             raise PrunelabError(f"prune.layer_kl: {name.removesuffix('.weight')} needs a positive factor, got {factor}")
 

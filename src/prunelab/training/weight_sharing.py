@@ -10,7 +10,7 @@ import torch
 
 from prunelab.compression import Codebook, centroid_gradients, cluster
 from prunelab.errors import PrunelabError
-from prunelab.pruning.mask import Mask
+from prunelab.pruning.mask import Mask, check_layer_name
 
 
 class SharedWeights:
@@ -115,8 +115,6 @@ def check_code_widths(widths: dict, names: list, setting: str) -> None:
     """One line for a width outside 1..16 bits or a layer the model does not prune."""
     for name, bits in widths.items():
         layer = name.removesuffix(".weight")
-        if name not in names:
-            known = ", ".join(n.removesuffix(".weight") for n in names)
-            raise PrunelabError(f"{setting} names layer {layer!r}, which is not one of the model's: {known}")
+        check_layer_name(name, names, setting)
         if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
             raise PrunelabError(f"{setting}: {layer} needs a code width of 1..16 bits, got {bits!r}")
