@@ -1,7 +1,6 @@
 """The deploy side of the command line: C export, compact ONNX, and evaluation through the C engine."""
 
 import re
-import sys
 from pathlib import Path
 
 from prunelab.errors import PrunelabError
@@ -12,19 +11,17 @@ DEFAULT_EXPORT_WEIGHTS = "codebook"  # a third of the flash of "float"; see READ
 
 def compact_source(source: str, stage: str = "pruned", model_name: str | None = None, input_shape=None):
     """(Compaction, the original graph, model name, dataset) for any SOURCE the CLI accepts."""
-    from prunelab.cli.sources import load_source, source_input_shape
-    from prunelab.compress import compaction, has_own_graph, is_compressed_file
+    from prunelab.cli.sources import load_source, own_compaction, source_input_shape
+    from prunelab.compress import is_compressed_file
     from prunelab.compression import CompressedModel
     from prunelab.deploy.compact import compact
     from prunelab.deploy.graph import trace
 
-    if Path(source).is_file() and is_compressed_file(Path(source)):
+    if Path(source).is_file() and is_compressed_file(Path(source)):  # a user's file without --model: as stored
         compressed = CompressedModel.read(source)
-        if has_own_graph(compressed, model_name):  # a user's model, no --model: the file's own operations
-            print(f"{source}: its compact graph, from the file's own operations (--model decodes it into your "
-                  f"module)", file=sys.stderr)
-            result = compaction(compressed)
-            return result, result.graph, compressed.model, compressed.metadata.get("dataset")
+        own = own_compaction(source, compressed, model_name)
+        if own is not None:
+            return own, own.graph, compressed.model, compressed.metadata.get("dataset")
     model, name, dataset = load_source(source, stage, model_name)
     graph = trace(model, source_input_shape(source, input_shape, model, name))
     return compact(graph), graph, name, dataset

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from prunelab import models
-from prunelab.compress import compact_graph, has_own_graph, is_compressed_file, unpack_model
+from prunelab.compress import compaction, has_own_graph, is_compressed_file, unpack_model
 from prunelab.compression import CompressedModel
 from prunelab.errors import PrunelabError
 from prunelab.runs import checkpoint
@@ -36,12 +36,11 @@ def load_source(source: str, stage: str | None = None, model_name: str | None = 
         if is_compressed_file(path):  # the user's --model, if given, else only a built-in model the file names
             compressed = CompressedModel.read(path)
             try:
-                if has_own_graph(compressed, model_name):  # a user's model, no --model: the file's own graph
+                own = own_compaction(path, compressed, model_name)
+                if own is not None:
                     from prunelab.deploy.module import to_module
 
-                    print(f"{path}: its compact graph, from the file's own operations (--model decodes it into "
-                          f"your module)", file=sys.stderr)
-                    return to_module(compact_graph(compressed)), compressed.model, compressed.metadata.get("dataset")
+                    return to_module(own.graph), compressed.model, compressed.metadata.get("dataset")
                 model = unpack_model(compressed, model_name)
             except PrunelabError as exc:
                 raise PrunelabError(f"{path}: {exc}") from None
@@ -54,6 +53,16 @@ def load_source(source: str, stage: str | None = None, model_name: str | None = 
     if path.exists() or path.is_symlink():
         raise PrunelabError(f"{source} is not a regular file or a run directory")
     raise PrunelabError(f"{source} does not exist")
+
+
+def own_compaction(path, compressed: CompressedModel, model_name: str | None):
+    """A user's file opened without --model: its compaction, from the file's own operations
+    (``compress.has_own_graph``), said on stderr; else None."""
+    if not has_own_graph(compressed, model_name):
+        return None
+    print(f"{path}: its compact graph, from the file's own operations (--model decodes it into your module)",
+          file=sys.stderr)
+    return compaction(compressed)
 
 
 def _run_file(path: Path, config) -> torch.nn.Module:
