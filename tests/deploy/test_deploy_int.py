@@ -116,6 +116,10 @@ def test_packed_and_pair_tables_decode_to_the_rows_with_fillers_for_wide_gaps():
     width = packed["bits"]["gap"] + packed["bits"]["code"]
     assert packed["bits"]["code"] == 3 and width <= inttables.MAX_ENTRY_BITS  # 4 values and the filler's 0
     assert len(packed["arrays"]["stream"][1]) == (packed["arrays"]["start"][1][-1] * width + 7) // 8 + 2
+    gaps, book = [np.diff(offsets, prepend=0) for offsets, _ in unit_rows], [0, -7, 1, 5, 9]
+    codes = [np.searchsorted(book[1:], values) + 1 for _, values in unit_rows]
+    for gap_bits in range(1, 14):  # the width is chosen by arithmetic: it must be what packing takes
+        assert inttables._packed_bytes(gaps, gap_bits, 3) == inttables._pack(gaps, codes, book, gap_bits, 3)["bytes"]
     wide = [(np.arange(0, 40_000 * 200, 200), np.ones(40_000, np.int64))]  # narrow gaps: past 65,535 entries
     assert inttables._pack([np.diff(wide[0][0], prepend=0)], [np.ones(40_000, np.int64)], [0, 1], 1, 1) is None
     assert inttables._packed(wide)["bits"]["gap"] == 8  # the widths that fit are still chosen from

@@ -108,18 +108,29 @@ def _packed(unit_rows) -> dict | None:
         raise PrunelabError(f"a layer with {len(book) - 1} distinct weights does not pack into "
                             f"{MAX_ENTRY_BITS}-bit entries")
     gaps = [np.diff(offsets, prepend=0) for offsets, _ in unit_rows]
+    sizes = {gap_bits: _packed_bytes(gaps, gap_bits, code_bits) for gap_bits in range(1, MAX_ENTRY_BITS - code_bits + 1)}
+    fitting = {gap_bits: size for gap_bits, size in sizes.items() if size is not None}
+    if not fitting:
+        return None
     codes = [np.searchsorted(book[1:], values) + 1 for _, values in unit_rows]
-    tables = [_pack(gaps, codes, book, gap_bits, code_bits) for gap_bits in range(1, MAX_ENTRY_BITS - code_bits + 1)]
-    return min((t for t in tables if t is not None), key=lambda t: t["bytes"], default=None)
+    return _pack(gaps, codes, book, min(fitting, key=fitting.get), code_bits)  # the narrowest of the smallest
+
+
+def _packed_bytes(gaps, gap_bits: int, code_bits: int) -> int | None:
+    """The bytes ``_pack`` would take at this gap width (None past 65,535 entries), without packing:
+    a gap g takes (g - 1) // (2^gap_bits - 1) fillers before its entry."""
+    top = (1 << gap_bits) - 1
+    entries = sum(len(row) + int((np.maximum(row - 1, 0) // top).sum()) for row in gaps)
+    if entries > 65535:
+        return None
+    starts = (1 if entries <= 255 else 2) * (len(gaps) + 1)
+    return (entries * (gap_bits + code_bits) + 7) // 8 + 2 + starts + (1 << code_bits)
 
 
 def _pack(gaps, codes, book, gap_bits: int, code_bits: int) -> dict:
     """Entries ``gap | code << gap_bits``, least significant bit first, in a byte stream with two
     spare bytes at the end (the C reads three bytes for any entry); None past 65,535 entries."""
     top, starts, entries = (1 << gap_bits) - 1, [0], []
-    fillers = sum(int((np.maximum(row - 1, 0) // top).sum()) for row in gaps)
-    if sum(len(row) for row in gaps) + fillers > 65535:
-        return None
     for row_gaps, row_codes in zip(gaps, codes):
         for gap, code in zip(row_gaps.tolist(), row_codes.tolist()):
             while gap > top:
