@@ -109,9 +109,9 @@ def _kernel_name(kind: str, source: str, gap: str) -> str:
 
 def _kernel(kind: str, source: str, gap: str) -> str:
     """acc plus one row's weights times the inputs they read, from ``in`` (the row's base). Kept out
-    of line (KERNEL), with bottom-tested loops over an index, so that gcc for ARMv6-M keeps each
-    loop in registers: 9 instructions a weight for pairs, 7 an input for groups (inlined into the
-    layer loops it spilled to the stack, at 16 a weight)."""
+    of line (KERNEL), with bottom-tested loops, so that gcc for ARMv6-M keeps each loop in
+    registers: 10 instructions a weight for pairs (one pointer over the (gap, weight) array), 7 an
+    input for groups (inlined into the layer loops they spilled to the stack, at 16 a weight)."""
     name = _kernel_name(kind, source, gap)
     if kind == "packed":
         return _packed_kernel(name, source, *map(int, gap.split("_")))

@@ -160,7 +160,7 @@ def trace(model: nn.Module, input_shape=(1, 28, 28)) -> Graph:
         raise PrunelabError(f"cannot trace {type(model).__name__}: {str(exc).splitlines()[0]}") from None
     modules = dict(model.named_modules())
     ops, previous = [], None
-    for node in nodes:
+    for at, node in enumerate(nodes):
         if node.op == "placeholder":
             previous = node
             continue
@@ -177,7 +177,7 @@ def trace(model: nn.Module, input_shape=(1, 28, 28)) -> Graph:
                 raise PrunelabError(f"{node.name}: global average pooling needs (C, H, W) input, gets {shape}")
             op = Pool("avg", shape[1:], shape[1:])
         if op is _LAST:  # a softmax or log_softmax: it orders the scores as they are
-            if nodes[nodes.index(node) + 1].op != "output":
+            if nodes[at + 1].op != "output":
                 raise PrunelabError(f"{node.name}: a softmax or log_softmax is supported only as the last operation")
             previous = node
             continue
