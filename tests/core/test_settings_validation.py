@@ -69,7 +69,7 @@ def test_a_sweep_refuses_a_bad_setting_of_any_run(tmp_path):
         parse_sweep({"grid": {"train.lr": [0.01, -0.01]}}, tmp_path / "s.toml", {})
 
 
-@pytest.mark.parametrize("key, nearest", [("prune.sparsty", "prune.sparsity"), ("train.learning_rate", None),
+@pytest.mark.parametrize("key, nearest", [("prune.sparsty", "prune.sparsity"), ("train.gradient_clip", None),
                                           ("quantize.fcbits", "quantize.fc_bits"), ("trian.lr", "train.lr")])
 def test_a_misspelt_setting_name_gets_the_nearest_real_one(key, nearest):
     hint = f"; did you mean '{nearest}'\\?$" if nearest else "$"

@@ -37,6 +37,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_schedule: str = "constant"  # constant | cosine
     shift: int = 0  # augmentation in every stage's training: each image moved by up to this many pixels (0: off)
+    rotate: float = 0.0  # augmentation: each image rotated by up to this many degrees (0: off; bilinear resampling)
+    scale: float = 0.0  # augmentation: each image resized by a factor in 1-scale..1+scale (0: off)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from prunelab.runs import checkpoint
 from prunelab.runs.config import layer_code_bits
 from prunelab.runs.epochs import finish, run_epochs
 from prunelab.runs.stages import epoch_generator, load_model
+from prunelab.training.augment import augment_of
 from prunelab.training.distill import distillation_loss
 from prunelab.training.loop import evaluate, input_shape, train_epoch
 from prunelab.training.masking import MaskEnforcer
@@ -58,7 +59,7 @@ def train_quantized(config, splits, dense_dir: Path, pruned_dir: Path, stage_dir
     def step(epoch: int) -> dict:
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "quantized", epoch), progress=f"centroids {epoch + 1}/{q.epochs}",
-                          shift=config.train.shift)
+                          augment=augment_of(config.train))
         row.update(evaluate(model, splits.test_images, splits.test_labels))
         return {**row, "stage": "quantized", "epoch": epoch + 1, "lr": q.lr, "sparsity": mask.sparsity()}
 
@@ -113,7 +114,7 @@ def retrain_masked(config, splits, model, mask, stage_dir: Path, log, teacher=No
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "quantized", 1000 + epoch), after_step=enforcer,
                           loss_fn=loss_fn, progress=f"masked retraining {epoch + 1}/{q.retrain_epochs}",
-                          shift=config.train.shift)
+                          augment=augment_of(config.train))
         return {**row, **evaluate(model, splits.test_images, splits.test_labels)}
 
     run_epochs(stage_dir, range(state["epoch"] if state else 0, q.retrain_epochs), step,

@@ -14,6 +14,7 @@ from prunelab.pruning import schedules, torch_backend
 from prunelab.pruning.mask import Mask
 from prunelab.runs import checkpoint, record
 from prunelab.runs.epochs import finish, run_epochs
+from prunelab.training.augment import augment_of
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.masking import MaskEnforcer
 from prunelab.training.metrics import MetricsLog
@@ -69,7 +70,7 @@ def train_dense(config, splits, stage_dir: Path, device, log) -> dict:
         set_lr(optimizer, lr_at(epoch, hp.epochs, hp.lr, hp.lr_schedule))
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, hp.batch_size,
                           epoch_generator(config.seed, "dense", epoch), progress=f"dense {epoch + 1}/{hp.epochs}",
-                          shift=hp.shift)
+                          augment=augment_of(hp))
         row.update(evaluate(model, splits.test_images, splits.test_labels))
         return {**row, "stage": "dense", "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "sparsity": 0.0}
 
@@ -156,7 +157,7 @@ def train_pruned(config, splits, dense_dir: Path, stage_dir: Path, device, log) 
             row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, p_batch(config),
                               epoch_generator(config.seed, "pruned", before + epoch), after_step=keeper.after_step,
                               loss_fn=loss_fn, progress=f"round {index + 1}/{len(plan)} epoch {epoch + 1}/{phase['epochs']}",
-                              shift=config.train.shift)
+                              augment=augment_of(config.train))
             keeper.after_epoch()
             row.update(evaluate(model, splits.test_images, splits.test_labels))
             return {**row, "stage": "pruned", "round": index + 1, "epoch": before + epoch + 1,

@@ -21,6 +21,7 @@ from prunelab.runs import checkpoint
 from prunelab.runs.config import layer_kl_factors
 from prunelab.runs.epochs import finish, run_epochs
 from prunelab.runs.stages import epoch_generator, load_model
+from prunelab.training.augment import augment_of
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.metrics import MetricsLog
 from prunelab.training.schedule import lr_at, set_lr
@@ -50,7 +51,7 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "pruned", epoch), progress=f"{p.method} {epoch + 1}/{p.epochs}",
                           extra_loss=lambda m: weight * variational.total_kl(m, p.unit_kl_scale, factors) / count,
-                          shift=config.train.shift)
+                          augment=augment_of(config.train))
         mask = Mask(variational.masks_of(model))
         row.update(evaluate(model, splits.test_images, splits.test_labels))
         return {**row, "stage": "pruned", "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],

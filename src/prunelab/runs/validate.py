@@ -80,6 +80,10 @@ def check_ranges(config) -> None:
         raise PrunelabError(f"prune.rounds must be 1..{MAX_ROUNDS}, got {shown(config.prune.rounds)}")
     if config.train.batch_size < 1:
         raise PrunelabError(f"train.batch_size must be positive, got {shown(config.train.batch_size)}")
+    if not 0 <= config.train.rotate <= 180:
+        raise PrunelabError(f"train.rotate is the largest rotation in degrees, 0..180; got {shown(config.train.rotate)}")
+    if not 0 <= config.train.scale < 1:
+        raise PrunelabError(f"train.scale resizes images by 1-scale..1+scale, so it must be in [0, 1); got {shown(config.train.scale)}")
     if not 0 <= config.seed <= MAX_SEED:
         raise PrunelabError(f"seed must be 0..2**63-1, got {shown(config.seed)}")
     check_sparsity(config.prune.sparsity)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from prunelab.errors import PrunelabError
+from prunelab.training.augment import Augment
 
 
 def as_input(images: torch.Tensor) -> torch.Tensor:
@@ -23,34 +24,21 @@ def input_shape(images: torch.Tensor) -> tuple[int, ...]:
 
 
 def train_epoch(model, optimizer, images, labels, batch_size, generator, after_step=None,
-                scheduler=None, progress=None, extra_loss=None, loss_fn=None, shift: int = 0) -> dict:
+                scheduler=None, progress=None, extra_loss=None, loss_fn=None, augment: Augment = Augment()) -> dict:
     """Train one epoch on in-memory uint8 images, batches in a random order from `generator`;
-    ``shift`` > 0 moves each image by a random whole number of pixels in -shift..shift along each
-    axis (zero fill), drawn from the same generator: the augmentation is part of the seed."""
-    if shift and images.ndim < 3:
-        raise PrunelabError("train.shift moves images; this data holds feature vectors")
+    `augment` (random shifts, rotations, scaling: training/augment.py) draws from the same
+    generator, so the augmentation is part of the seed."""
+    if augment and images.ndim < 3:
+        raise PrunelabError("train.shift, train.rotate and train.scale move images; this data holds feature vectors")
     order = torch.randperm(len(images), generator=generator)
-    return train_batches(model, optimizer, _shuffled(images, labels, order, batch_size, shift, generator), after_step,
+    return train_batches(model, optimizer, _shuffled(images, labels, order, batch_size, augment, generator), after_step,
                          scheduler, progress, extra_loss, loss_fn, total=-(-len(images) // batch_size))
 
 
-def _shuffled(images, labels, order, batch_size, shift=0, generator=None):
+def _shuffled(images, labels, order, batch_size, augment, generator):
     for begin in range(0, len(images), batch_size):
         index = order[begin:begin + batch_size]
-        x = as_input(images[index])
-        yield (shifted(x, shift, generator) if shift else x), labels[index]
-
-
-def shifted(x: torch.Tensor, shift: int, generator) -> torch.Tensor:
-    """Each image of (N, C, H, W) moved by its own (dy, dx) in -shift..shift, the border filled with 0."""
-    moves = torch.randint(-shift, shift + 1, (len(x), 2), generator=generator)
-    padded = F.pad(x, (shift, shift, shift, shift))
-    height, width = x.shape[-2:]
-    out = torch.empty_like(x)
-    for dy, dx in torch.unique(moves, dim=0).tolist():
-        chosen = ((moves[:, 0] == dy) & (moves[:, 1] == dx)).nonzero().squeeze(1)
-        out[chosen] = padded[chosen, :, shift - dy:shift - dy + height, shift - dx:shift - dx + width]
-    return out
+        yield augment(as_input(images[index]), generator), labels[index]
 
 
 def train_batches(model, optimizer, batches, after_step=None, scheduler=None, progress=None,
