@@ -7,7 +7,9 @@ For each finished run, on all of the dataset's test images: accuracy dense / pru
 (the run's summary), the compressed file's bytes and compact architecture, and the C engine of the
 file (float C with codebook weights, the export's default, built with the system compiler): its
 accuracy and how many images it classes as PyTorch does on the model decoded from the file; and
-the integer engine's accuracy (int8, the host build of its C, with the file's calibration).
+the integer engine's accuracy (int8, the host build of its C, with the file's calibration); and the
+file's compact graph exported to ONNX and run by onnxruntime: how many images it classes as PyTorch
+does. A model with residual adds gets no C figures (the C engines run chains of layers so far).
 """
 
 import argparse
@@ -44,7 +46,10 @@ def measure(run: Path) -> dict:
         torch_classes = np.concatenate([model(torch.from_numpy(images[i:i + 500])).argmax(1).numpy()
                                         for i in range(0, len(images), 500)])
     graph = compact_graph(compressed, config.model)
-    c_classes = Engine(graph, weights="codebook", batch=64).scores(images).argmax(1)
+    onnx_classes = onnx_scores(graph, images).argmax(1)
+    c_classes = None  # the C engines run chains of layers (no residual add yet)
+    if graph.is_chain():
+        c_classes = Engine(graph, weights="codebook", batch=64).scores(images).argmax(1)
     ranges = stored_ranges(compressed)  # the integer engine, where the file carries its calibration
     int8 = None
     if ranges is not None:
@@ -61,10 +66,31 @@ def measure(run: Path) -> dict:
         "architecture": g.trace(models.build(config.model), tuple(graph.input_shape)).architecture(),
         "compact_architecture": graph.architecture(),
         "torch_accuracy_from_file": float((torch_classes == labels).mean()),
-        "c_accuracy": float((c_classes == labels).mean()),
-        "c_equals_torch": int((c_classes == torch_classes).sum()), "images": int(len(labels)),
+        "onnx_accuracy": float((onnx_classes == labels).mean()),
+        "onnx_equals_torch": int((onnx_classes == torch_classes).sum()),
+        "c_accuracy": None if c_classes is None else float((c_classes == labels).mean()),
+        "c_equals_torch": None if c_classes is None else int((c_classes == torch_classes).sum()),
+        "images": int(len(labels)),
         "int8_c_accuracy": int8,
     }
+
+
+def onnx_scores(graph, images: np.ndarray) -> np.ndarray:
+    """The compact graph exported to ONNX (as `prunelab export --format onnx` writes it), run by onnxruntime."""
+    import onnxruntime
+
+    from prunelab.deploy.module import to_module
+    from prunelab.export import onnx_bytes
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(onnx_bytes(to_module(graph), tuple(graph.input_shape)), options)
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: images[i:i + 500]})[0] for i in range(0, len(images), 500)])
+
+
+def percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
 
 
 def main() -> None:
@@ -78,15 +104,14 @@ def main() -> None:
     result = {"command": "python " + " ".join(sys.argv), "host": platform.processor() or platform.machine(),
               "torch": torch.__version__, "runs": rows}
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["| model | dense | pruned | file | C engine | C = PyTorch | int8 C | file bytes | compact architecture |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| model | dense | pruned | file | ONNX = PyTorch | C engine | C = PyTorch | int8 C | file bytes | "
+             "compact architecture |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {100 * r['dense_accuracy']:.2f}% | {100 * r['pruned_accuracy']:.2f}% | "
-                     f"{100 * r['file_accuracy']:.2f}% | {100 * r['c_accuracy']:.2f}% | "
-                     f"{r['c_equals_torch']:,}/{r['images']:,} | "
-                     f"{'-' if r['int8_c_accuracy'] is None else format(100 * r['int8_c_accuracy'], '.2f') + '%'} | "
-                     f"{r['file_bytes']:,} | "
-                     f"{r['architecture']} -> {r['compact_architecture']} |")
+        c_agree = "-" if r["c_equals_torch"] is None else f"{r['c_equals_torch']:,}/{r['images']:,}"
+        lines.append(f"| {r['model']} | {percent(r['dense_accuracy'])} | {percent(r['pruned_accuracy'])} | "
+                     f"{percent(r['file_accuracy'])} | {r['onnx_equals_torch']:,}/{r['images']:,} | "
+                     f"{percent(r['c_accuracy'])} | {c_agree} | {percent(r['int8_c_accuracy'])} | "
+                     f"{r['file_bytes']:,} | {r['architecture']} -> {r['compact_architecture']} |")
     table = "\n".join(lines) + "\n"
     args.output.with_suffix(".md").write_text(f"`{result['command']}`\n\n{table}")
     print(table)

@@ -48,23 +48,30 @@ def bn_cnn():
 
 
 class Residual(nn.Module):
-    """A ResNet-8-style block: two 3x3 convolutions with BatchNorm and an identity shortcut."""
+    """A ResNet-8-style block: two 3x3 convolutions with BatchNorm, and a shortcut: the input itself,
+    or a strided 1x1 convolution with BatchNorm where the block changes the channels or the size."""
 
-    def __init__(self, channels):
+    def __init__(self, channels_in, channels, stride=1):
         super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        self.conv1 = nn.Conv2d(channels_in, channels, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
         self.conv2, self.bn2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+        self.shortcut = nn.Identity()
+        if stride != 1 or channels_in != channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(channels_in, channels, 1, stride, bias=False), nn.BatchNorm2d(channels))
 
     def forward(self, x):
         y = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(x + self.bn2(self.conv2(y)))
+        return torch.relu(self.shortcut(x) + self.bn2(self.conv2(y)))
 
 
 def resnet_like():
-    """MLPerf Tiny's image classifier's shape, narrowed: not supported yet (a residual add), and
-    refused before training."""
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-                         Residual(16), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    """MLPerf Tiny's image classifier's shape (ResNet-8), narrowed for 28x28 images: a strided stem,
+    a block with an identity shortcut, a strided block with a 1x1 shortcut, global average pooling
+    and one linear layer."""
+    return nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                         Residual(16, 16), Residual(16, 32, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(32, 10))
 
 
 def ds_cnn():

@@ -43,7 +43,7 @@ def pack_compact(model, name: str, code_bits: dict, index_bits, metadata: dict,
         metadata = {**metadata, "graph": opspec.to_spec(graph)}
     original = {op.name: op.weight.shape for op in graph.layers()}
     layers, kept = [], {}
-    for op, shape in zip(result.graph.ops, result.graph.shapes()):
+    for op, shape, _ in g.with_shapes(result.graph.ops, tuple(result.graph.input_shape)):
         if not isinstance(op, g.WEIGHTED):
             continue
         if op.name not in code_bits:
@@ -188,8 +188,15 @@ def compact_graph(compressed: CompressedModel, model_name: str | None = None) ->
         skeleton = g.trace(architecture(compressed, model_name), file_input_shape(compressed))
     if [op.name for op in skeleton.layers()] != [layer.name for layer in compressed.layers]:
         raise PrunelabError(f"the file's layers are not those of {_shown(compressed.model)}")
-    ops = []
-    for op in skeleton.ops:
+    graph = g.Graph(_filled(skeleton.ops, compressed), skeleton.input_shape)
+    graph.shapes()  # every layer fits the one before
+    return graph
+
+
+def _filled(ops, compressed: CompressedModel) -> list:
+    """``ops`` with each weighted layer's weights and bias from the file, as stored (compact)."""
+    filled = []
+    for op in ops:
         if isinstance(op, g.WEIGHTED):
             layer = compressed.layer(op.name)
             if compressed.original_shape(op.name) != tuple(op.weight.shape):  # before unpacking it
@@ -197,10 +204,10 @@ def compact_graph(compressed: CompressedModel, model_name: str | None = None) ->
                                     f"the model's {tuple(op.weight.shape)}")
             op = replace(op, weight=layer.unpack(), bias=np.array(layer.bias, np.float32))
             op = _read_only_used_inputs(op) if isinstance(op, g.Dense) else op
-        ops.append(op)
-    graph = g.Graph(ops, skeleton.input_shape)
-    graph.shapes()  # every layer fits the one before
-    return graph
+        elif isinstance(op, g.Merge):
+            op = replace(op, branches=tuple(tuple(_filled(branch, compressed)) for branch in op.branches))
+        filled.append(op)
+    return filled
 
 
 def has_own_graph(compressed: CompressedModel, model_name: str | None = None) -> bool:

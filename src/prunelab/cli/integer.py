@@ -38,6 +38,9 @@ def calibrate(args):
     if count < 1:
         raise PrunelabError(f"--images must be at least 1, got {count}")
     calibrated, used = with_calibration(compressed, args.model, args.dataset, args.data_dir, count)
+    if stored_ranges(calibrated) is None:
+        raise PrunelabError("this model has residual adds or concatenations, which the integer engine does not "
+                            "run yet: there is nothing to calibrate")
     write_bytes(args.output, calibrated.to_bytes())
     CompressedModel.read(args.output)  # verify what was written
     ranges = stored_ranges(calibrated)

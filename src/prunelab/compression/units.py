@@ -3,10 +3,12 @@
 A compact model (``prunelab.deploy.compact``) drops the output units of a layer that pruning left
 dead or unread; the next layer loses the inputs that read them. Format version 3 stores each layer
 in its compact shape plus ``KeptUnits``: the layer's original weight shape and the original indices
-of the units it keeps. Layers form a chain, so a layer's compact input width follows from the layer
-before: it reads ``shape[1] // previous.shape[0]`` features per unit of that layer (1 for a
-convolution or a dense layer after a dense one, H*W for a dense layer after a flattened
-convolution), and only those of kept units.
+of the units it keeps. A layer's compact input width follows from the layer before it in the file: it reads
+``shape[1] // previous.shape[0]`` features per unit of that layer (1 for a convolution or a dense
+layer after a dense one, H*W for a dense layer after a flattened convolution), and only those of
+kept units. Where the layer before keeps every unit, the layer keeps its whole input width: so it
+is in a chain, and so it is where the layer before is not the one it reads (a residual model's
+branches, whose layers next to an add or a concatenation keep every unit).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class KeptUnits:
 def compact_shape(entry: KeptUnits, previous: KeptUnits | None) -> tuple[int, ...]:
     """The compact weight shape of layer ``entry``, which reads the layer ``previous`` (None: the input)."""
     shape = [entry.units.size, *entry.shape[1:]]
-    if previous is not None and len(shape) > 1 and not _grouped(entry, previous):
+    if previous is not None and len(shape) > 1 and not previous.all_kept and not _grouped(entry, previous):
         shape[1] = previous.units.size * _per_unit(entry, previous)
     return tuple(shape)
 
@@ -71,7 +73,7 @@ def expand(weight: np.ndarray, bias: np.ndarray, entry: KeptUnits, previous: Kep
     """(weight, bias) of the original shape: the compact values at the kept rows (and at the
     columns that read kept units of ``previous``), zero everywhere else."""
     full = np.zeros(entry.shape, np.float32)
-    if previous is None or weight.ndim == 1 or _grouped(entry, previous):
+    if previous is None or weight.ndim == 1 or previous.all_kept or _grouped(entry, previous):
         full[entry.units] = weight
     else:
         per_unit = _per_unit(entry, previous)

@@ -28,10 +28,10 @@ def has_batchnorm(model: nn.Module) -> bool:
 
 def folds(model: nn.Module) -> list[tuple[str, str]]:
     """(layer name, BatchNorm name) for each BatchNorm of ``model``, read from its traced forward."""
-    from prunelab.deploy.graph import _Tracer
+    from prunelab.deploy.trace import Tracer
 
     try:
-        nodes = list(_Tracer().trace(model).nodes)
+        nodes = list(Tracer().trace(model).nodes)
     except Exception as exc:  # fx raises many types for code it cannot follow
         raise PrunelabError(f"cannot trace {type(model).__name__}: {str(exc).splitlines()[0]}") from None
     modules = dict(model.named_modules())

@@ -68,12 +68,16 @@ def rounded_up(value: float, digits: int = 3) -> float:
 
 def calibrated(compressed, images: np.ndarray, model_name: str | None = None):
     """``compressed`` (a ``CompressedModel``) with the ranges its compact model gives on ``images``
-    (uint8, any shape with the file's pixels per image) in its metadata."""
+    (uint8, any shape with the file's pixels per image) in its metadata; a model with residual adds
+    or concatenations, which the integer engine does not run, is returned as it is."""
     from prunelab.compress import compact_graph, file_input_shape
     from prunelab.compression import CompressedModel
 
     shaped = np.asarray(images).reshape(len(images), *file_input_shape(compressed))
-    ranges = activation_ranges(compact_graph(compressed, model_name), shaped)
+    graph = compact_graph(compressed, model_name)
+    if not graph.is_chain():  # nothing to calibrate for: the integer engine runs chains (cplan)
+        return compressed
+    ranges = activation_ranges(graph, shaped)
     entry = [rounded_up(ranges[layer.name]) for layer in compressed.layers[:-1]]
     return CompressedModel(model=compressed.model, metadata={**compressed.metadata, KEY: entry},
                            layers=compressed.layers, dense=compressed.dense, kept=compressed.kept)

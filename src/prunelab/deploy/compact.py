@@ -14,7 +14,9 @@ formed in another order); predictions were identical on every test image of the 
 (``experiments/compaction/check.py``). One case is kept as it is: a dead unit with a nonzero
 constant read by a convolution with zero padding, where the border sees the padding instead of
 the constant. A layer always keeps at least one unit, so the graph never has an empty layer, and
-nothing is dropped beside a grouped (depthwise) convolution, whose channels are tied to their group.
+nothing is dropped beside a grouped (depthwise) convolution, whose channels are tied to their group,
+nor at a residual add or a concatenation (``Merge``): the layers whose outputs it adds, joins or
+hands to its branches keep every unit, and compaction works inside each branch.
 """
 
 from __future__ import annotations
@@ -57,24 +59,36 @@ class Compaction:
 
 def compact(graph: g.Graph) -> Compaction:
     """The compact form of ``graph`` (which is left untouched)."""
-    shapes = graph.shapes()
-    ops = [widen(op, prod(shape)) if isinstance(op, g.Dense) else op for op, shape in zip(graph.ops, shapes)]
+    kept = {op.name: np.arange(op.weight.shape[0]) for op in graph.layers()}
+    ops = _compact_chain(list(graph.ops), tuple(graph.input_shape), kept)
+    return Compaction(g.Graph(ops, graph.input_shape), kept, graph.architecture())
+
+
+def _compact_chain(ops: list, shape: tuple, kept: dict) -> list:
+    """``ops`` (a chain read from ``shape``) compacted; ``kept`` updated. Units go only between two
+    layers of the same chain with no Merge between them: a layer whose output a Merge adds, joins or
+    hands to several branches keeps every unit (a residual's channels are tied across its branches)."""
+    shapes = [shape]
+    for op in ops:
+        shapes.append(g.output_shape(op, shapes[-1]))
+    ops = [widen(op, prod(s)) if isinstance(op, g.Dense) else op for op, s in zip(ops, shapes)]
+    ops = [replace(op, branches=tuple(tuple(_compact_chain(list(b), s, kept)) for b in op.branches))
+           if isinstance(op, g.Merge) else op for op, s in zip(ops, shapes)]
     at = [i for i, op in enumerate(ops) if isinstance(op, g.WEIGHTED)]
+    pairs = [(a, b) for a, b in zip(at, at[1:]) if not any(isinstance(op, g.Merge) for op in ops[a + 1:b])]
     # features of the next layer's input per unit: H*W where a convolution's maps are flattened
-    spatial = {a: prod(shapes[b]) // shapes[a + 1][0] for a, b in zip(at, at[1:])}
-    kept = {ops[i].name: np.arange(ops[i].weight.shape[0]) for i in at}
+    spatial = {a: prod(shapes[b]) // shapes[a + 1][0] for a, b in pairs}
     changed = True
     while changed:
         changed = False
-        for a, b in zip(at, at[1:]):
+        for a, b in pairs:
             drop, folded_bias = _droppable(ops[a], ops[b], ops[a + 1 : b], spatial[a])
             if drop.any():
                 keep = ~drop
                 ops[a], ops[b] = _keep_outputs(ops[a], keep), _keep_inputs(ops[b], keep, spatial[a], folded_bias)
                 kept[ops[a].name] = kept[ops[a].name][keep]
                 changed = True
-    ops = [_narrow(op) if isinstance(op, g.Dense) else op for op in ops]
-    return Compaction(g.Graph(ops, graph.input_shape), kept, graph.architecture())
+    return [_narrow(op) if isinstance(op, g.Dense) else op for op in ops]
 
 
 def _by_unit(op, units: int, spatial: int) -> np.ndarray:

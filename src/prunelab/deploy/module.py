@@ -25,9 +25,31 @@ class GatherLinear(nn.Module):
         return self.linear(x.index_select(1, self.inputs))
 
 
+class Merge(nn.Module):
+    """The branches' outputs added, or concatenated along the channels (an empty branch: the input)."""
+
+    def __init__(self, op: g.Merge):
+        super().__init__()
+        self.kind = op.kind
+        self.branches = nn.ModuleList(_sequential(branch) for branch in op.branches)
+
+    def forward(self, x):
+        outputs = [branch(x) for branch in self.branches]
+        if self.kind == "concat":
+            return torch.cat(outputs, 1)
+        total = outputs[0]
+        for out in outputs[1:]:
+            total = total + out
+        return total
+
+
 def to_module(graph: g.Graph) -> nn.Sequential:
+    return _sequential(graph.ops).eval().requires_grad_(False)
+
+
+def _sequential(ops) -> nn.Sequential:
     layers = []
-    for op in graph.ops:
+    for op in ops:
         if isinstance(op, g.Normalize):
             layers.append(Normalize(op.mean, op.std))
         elif isinstance(op, g.Conv):
@@ -41,7 +63,9 @@ def to_module(graph: g.Graph) -> nn.Sequential:
             layers.append(pool(op.size, op.stride))
         elif isinstance(op, g.Flatten):
             layers.append(nn.Flatten())
-    return nn.Sequential(*layers).eval().requires_grad_(False)
+        elif isinstance(op, g.Merge):
+            layers.append(Merge(op))
+    return nn.Sequential(*layers)
 
 
 def _conv(op: g.Conv) -> nn.Conv2d:

@@ -8,6 +8,7 @@ small numbers and names, checked field by field when read; anything else is refu
     {"op": "normalize", "mean": m, "std": s}   {"op": "relu"} / {"op": "tanh"}   {"op": "flatten"}
     {"op": "conv", "name": N, "stride": [sh, sw], "padding": [ph, pw], "groups": G}
     {"op": "dense", "name": N}                  {"op": "pool", "kind": "max"|"avg", "size": [h, w], "stride": [h, w]}
+    {"op": "merge", "kind": "add"|"concat", "branches": [[op, ...], ...]}   (branches nest; [] is the input)
 """
 
 from __future__ import annotations
@@ -21,11 +22,17 @@ from prunelab.errors import PrunelabError
 
 MAX_OPS = 256
 MAX_SIDE = 1 << 12  # strides, paddings, pooling windows and groups
+MAX_DEPTH = 16  # merges within merges
+MAX_BRANCHES = 64
 
 
 def to_spec(graph: g.Graph) -> list[dict]:
+    return _chain_spec(graph.ops)
+
+
+def _chain_spec(ops) -> list[dict]:
     spec = []
-    for op in graph.ops:
+    for op in ops:
         if isinstance(op, g.Conv):
             spec.append({"op": "conv", "name": op.name, "stride": list(op.stride), "padding": list(op.padding),
                          "groups": op.groups})
@@ -39,6 +46,8 @@ def to_spec(graph: g.Graph) -> list[dict]:
             spec.append({"op": "flatten"})
         elif isinstance(op, g.Normalize):
             spec.append({"op": "normalize", "mean": op.mean, "std": op.std})
+        elif isinstance(op, g.Merge):
+            spec.append({"op": "merge", "kind": op.kind, "branches": [_chain_spec(b) for b in op.branches]})
         else:
             raise PrunelabError(f"no spec for operation {type(op).__name__}")
     return spec
@@ -50,22 +59,41 @@ def skeleton(spec, shapes: dict) -> list:
     from the layers afterwards."""
     if not isinstance(spec, list) or not 0 < len(spec) <= MAX_OPS:
         raise PrunelabError(f"the file's graph must be a list of 1..{MAX_OPS} operations")
-    ops = []
-    for n, entry in enumerate(spec):
-        ops.append(_op(entry, shapes, f"the file's graph, operation {n}"))
-    names = [op.name for op in ops if isinstance(op, g.WEIGHTED)]
+    count = [0]
+    ops = _chain(spec, shapes, "the file's graph", 0, count)
+    names = [op.name for op in g.each_op(ops) if isinstance(op, g.WEIGHTED)]
     if names != list(shapes):
         raise PrunelabError(f"the file's graph names layers {names[:8]}, its layers are {list(shapes)[:8]}")
     return ops
 
 
-def _op(entry, shapes: dict, where: str):
+def _chain(spec, shapes: dict, where: str, depth: int, count: list) -> list:
+    if not isinstance(spec, list):
+        raise PrunelabError(f"{where} is not a list of operations")
+    ops = []
+    for n, entry in enumerate(spec):
+        count[0] += 1
+        if count[0] > MAX_OPS:
+            raise PrunelabError(f"the file's graph holds more than {MAX_OPS} operations")
+        ops.append(_op(entry, shapes, f"{where}, operation {n}", depth, count))
+    return ops
+
+
+def _op(entry, shapes: dict, where: str, depth: int = 0, count: list | None = None):
     kind = entry.get("op") if isinstance(entry, dict) else None
     fields = {"conv": {"op", "name", "stride", "padding", "groups"}, "dense": {"op", "name"}, "relu": {"op"},
               "tanh": {"op"}, "flatten": {"op"}, "pool": {"op", "kind", "size", "stride"},
-              "normalize": {"op", "mean", "std"}}
+              "normalize": {"op", "mean", "std"}, "merge": {"op", "kind", "branches"}}
     if kind not in fields or set(entry) != fields[kind]:
         raise PrunelabError(f"{where} is not one of the operations a file may hold")
+    if kind == "merge":
+        branches = entry["branches"]
+        if entry["kind"] not in ("add", "concat") or not isinstance(branches, list) \
+                or not 2 <= len(branches) <= MAX_BRANCHES or depth >= MAX_DEPTH:
+            raise PrunelabError(f"{where}: a merge is an add or a concat of 2..{MAX_BRANCHES} branches, nested at "
+                                f"most {MAX_DEPTH} deep")
+        return g.Merge(entry["kind"], tuple(tuple(_chain(b, shapes, f"{where}, branch {i}", depth + 1, count))
+                                            for i, b in enumerate(branches)))
     if kind in ("conv", "dense"):
         name = entry["name"]
         if not isinstance(name, str) or name not in shapes:
