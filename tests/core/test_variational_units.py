@@ -159,8 +159,7 @@ def test_the_method_is_registered_and_its_settings_are_checked():
     assert method.trainer == "variational" and method.criterion is None and method.seeded_noise
     validate(tiny_config(**{"prune.method": "svd-units", "prune.kl_scale": 0.5, "prune.kl_warmup": 0,
                             "prune.unit_kl_scale": 20.0}))
-    for overrides, message in (({"prune.distill": 0.5}, "prune.distill works with the magnitude methods, not svd-units"),
-                               ({"prune.backend": "torch"}, "torch backend supports methods magnitude and global"),
+    for overrides, message in (({"prune.backend": "torch"}, "torch backend supports methods magnitude and global"),
                                ({"prune.kl_scale": 0.0}, "prune.kl_scale must be positive"),
                                ({"prune.unit_kl_scale": 0.0}, "prune.unit_kl_scale must be positive"),
                                ({"prune.unit_kl_scale": -2.0}, "prune.unit_kl_scale must be positive"),
@@ -169,6 +168,20 @@ def test_the_method_is_registered_and_its_settings_are_checked():
                                 "prune.unit_kl_scale weighs the units' KL of method svd-units, not svd")):
         with pytest.raises(PrunelabError, match=message):
             validate(tiny_config(**{"prune.method": "svd-units", **overrides}))
+
+
+def test_sparse_vd_distils_from_the_dense_model_when_asked(mnist, tmp_path):
+    """prune.distill replaces part of the data term by distillation from the dense model: the same
+    dense stage, another pruned model, and still a mask of whole zeros."""
+    base = {"prune.method": "svd-units", "prune.epochs": 1, "prune.lr": 0.001}
+    plain = pipeline.execute(tiny_config(**base), tmp_path, log=lambda m: None, stop="pruned")
+    taught = pipeline.execute(tiny_config(**base, **{"prune.distill": 0.7}), tmp_path, log=lambda m: None,
+                              stop="pruned")
+    assert Path(plain["run_dir"]) != Path(taught["run_dir"])
+    a, b = (torch.load(Path(s["run_dir"]) / "pruned" / "model.pt", weights_only=True) for s in (plain, taught))
+    assert not torch.equal(a["conv1.weight"], b["conv1.weight"])
+    mask = Mask.load(Path(taught["run_dir"]) / "pruned" / "mask.pt")
+    assert all(torch.all(b[name][~kept] == 0) for name, kept in mask.items())
 
 
 def test_layer_kl_multiplies_the_named_layers_weight_kl_and_is_checked():

@@ -4,7 +4,8 @@ Starts from the dense model (as Molchanov et al. do for LeNet), trains with Adam
 loss plus the KL term divided by the number of training images, the KL weight rising linearly
 over `kl_warmup` epochs to `kl_scale` (1 is their variational bound; a smaller weight trades
 sparsity for accuracy; `unit_kl_scale` weighs svd-units' units' KL against the weights';
-`layer_kl` multiplies chosen layers' weights' KL, to prune harder where a weight costs more), then
+`layer_kl` multiplies chosen layers' weights' KL, to prune harder where a weight costs more; with
+`distill` > 0 part of the data term is distillation from the dense model, as in the pruned stage), then
 writes the plain model, its mask and result like the pruned stage.
 The method says which variational model to train (``Method.variational``): Sparse VD's weight
 noise, or that and a noise per unit (svd-units); everything else here is shared.
@@ -22,6 +23,7 @@ from prunelab.runs.config import layer_kl_factors
 from prunelab.runs.epochs import finish, run_epochs
 from prunelab.runs.stages import epoch_generator, load_model
 from prunelab.training.augment import augment_of
+from prunelab.training.distill import distillation_loss
 from prunelab.training.loop import evaluate, train_epoch
 from prunelab.training.metrics import MetricsLog
 from prunelab.training.schedule import lr_at, set_lr
@@ -42,6 +44,9 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
     metrics = MetricsLog(stage_dir / "metrics.jsonl", keep_rows=start)
     count = len(splits.train_images)
     factors = layer_kl_factors(p.layer_kl)
+    loss_fn = None  # the data term: cross-entropy, or part of it distilled from the dense model
+    if p.distill > 0:
+        loss_fn = distillation_loss(load_model(config, dense_dir, device), p.distill, p.temperature)
 
     def step(epoch: int) -> dict:
         set_lr(optimizer, lr_at(epoch, p.epochs, p.lr, p.lr_schedule))
@@ -51,7 +56,7 @@ def train_variational(config, splits, dense_dir: Path, stage_dir: Path, device, 
         row = train_epoch(model, optimizer, splits.train_images, splits.train_labels, config.train.batch_size,
                           epoch_generator(config.seed, "pruned", epoch), progress=f"{p.method} {epoch + 1}/{p.epochs}",
                           extra_loss=lambda m: weight * variational.total_kl(m, p.unit_kl_scale, factors) / count,
-                          augment=augment_of(config.train))
+                          loss_fn=loss_fn, augment=augment_of(config.train))
         mask = Mask(variational.masks_of(model))
         row.update(evaluate(model, splits.test_images, splits.test_labels))
         return {**row, "stage": "pruned", "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],

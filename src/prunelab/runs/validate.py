@@ -160,5 +160,3 @@ def check_combinations(config) -> None:
 
         names = prunable_names(models.build(config.model))
         check_code_widths(layer_code_bits(config.quantize.layers), names, "quantize.layers")
-    if p.distill > 0 and methods.get(p.method).trainer == "variational":
-        raise PrunelabError(f"prune.distill works with the magnitude methods, not {p.method}")
