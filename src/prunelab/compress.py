@@ -244,11 +244,18 @@ def compaction_summary(compressed: CompressedModel, model_name: str | None = Non
 
 def check_layer_order(compressed: CompressedModel, params: dict) -> None:
     """The layers must come in the architecture's order: the format has one encoding per model."""
-    order = [name.removesuffix(".weight") for name in params if name.endswith(".weight")]
-    stored = [layer.name for layer in compressed.layers if layer.name in order]
-    if [name for name in order if name in stored] != stored:
+    stored, order = in_model_order([layer.name for layer in compressed.layers], params)
+    if order != stored:
         raise PrunelabError(f"the file's layers ({', '.join(stored)}) are not in {compressed.model}'s order "
-                            f"({', '.join(n for n in order if n in stored)})")
+                            f"({', '.join(order)})")
+
+
+def in_model_order(names: list[str], params) -> tuple[list[str], list[str]]:
+    """(``names`` that are the model's layers, in their order; the same in the order the model
+    registers their weights (``params``: parameter names))."""
+    order = [name.removesuffix(".weight") for name in params if name.endswith(".weight")]
+    stored = [name for name in names if name in order]
+    return stored, [name for name in order if name in stored]
 
 
 def file_input_shape(compressed: CompressedModel) -> tuple[int, ...]:

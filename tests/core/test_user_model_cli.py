@@ -26,6 +26,22 @@ def with_sigmoid(classes=4):
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 12 * 12, 16), nn.Sigmoid(), nn.Linear(16, classes))
 
 
+class Backwards(nn.Module):
+    """Registers its classifier before the convolution it reads: a file stores layers in one order."""
+
+    def __init__(self, classes=4):
+        super().__init__()
+        self.fc = nn.Linear(6 * 10 * 10, classes)
+        self.conv = nn.Conv2d(3, 6, 3)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+
+
+def backwards(classes=4):
+    return Backwards(classes)
+
+
 def small_cnn(classes=4):
     return nn.Sequential(nn.Conv2d(3, 6, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(6 * 5 * 5, 16), nn.ReLU(), nn.Linear(16, classes))
@@ -152,6 +168,11 @@ def test_a_model_the_file_cannot_store_is_refused_before_training(user_project, 
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("prunelab: error:")]
     assert len(errors) == 1 and "cannot be written to a compressed file" in errors[0] and "Sigmoid" in errors[0]
     assert not list((user_project / "runs").rglob("metrics.jsonl"))  # nothing trained
+    assert main(["run", "--model", "user_nets:backwards", "--dataset", "npz:images.npz", "--runs-dir", "runs"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("prunelab: error:")]
+    assert len(errors) == 1 and "computes its layers in another order (conv, fc) than it registers them (fc, conv)" \
+        in errors[0]
+    assert not list((user_project / "runs").rglob("metrics.jsonl"))
 
 
 SWEEP = '''

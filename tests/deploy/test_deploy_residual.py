@@ -1,7 +1,7 @@
 """Models that branch: residual adds (identity and 1x1-convolution shortcuts) and concatenations
 along the channels, traced into a Graph with Merge operations, compacted without loss, stored in a
-file that decodes without the user's class, and exported to ONNX; the C engines refuse them in one
-line."""
+file that decodes without the user's class, exported to ONNX and run by the float C engine as
+PyTorch runs them; the integer engine refuses them in one line."""
 
 import numpy as np
 import pytest
@@ -11,10 +11,11 @@ from torch import nn
 
 from prunelab.compress import compact_graph, load_into, pack_compact
 from prunelab.compression import CompressedModel
-from prunelab.deploy import cplan, opspec
+from prunelab.deploy import cgraph, cplan, opspec
 from prunelab.deploy import graph as g
 from prunelab.deploy.batchnorm import fold_batchnorm
 from prunelab.deploy.compact import compact
+from prunelab.deploy.engine import Engine, compiler
 from prunelab.deploy.module import to_module
 from prunelab.errors import PrunelabError
 from prunelab.export import onnx_bytes
@@ -108,6 +109,15 @@ def test_the_residual_blocks_become_adds_with_their_shortcuts():
     assert graph.architecture() == "6-6-6-8-8-8-10"
 
 
+def test_an_adds_branches_follow_the_order_the_model_registers_their_layers():
+    class ShortcutFirst(Block):
+        def forward(self, x):  # the shortcut's term first: its layer is still stored after the body's
+            return F.relu(self.shortcut(x) + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
+
+    graph = g.trace(trained_like(ShortcutFirst(4, 6, 2)), (4, 8, 8))
+    assert [op.name for op in graph.layers()] == ["conv1", "conv2", "shortcut.0"]
+
+
 def test_branches_that_do_not_meet_are_refused_in_one_line():
     class TwoOutputs(nn.Module):
         def __init__(self):
@@ -189,7 +199,40 @@ def test_a_branching_model_goes_through_the_file_onnx_and_back_into_its_module(m
     assert np.allclose(scores, expected.numpy(), atol=1e-4)
 
 
-def test_the_c_engines_refuse_a_branching_graph_in_one_line():
+@pytest.mark.parametrize("make, shape", [(ResNetish, (1, 12, 12)), (Inceptionish, (1, 10, 10))])
+def test_the_float_c_engine_runs_a_branching_graph_as_pytorch_does(make, shape):
+    if compiler() is None:
+        pytest.skip("no C compiler")
+    torch.manual_seed(4)
+    model = trained_like(make())
+    graph = compact(g.trace(model, shape)).graph
+    x = torch.rand(37, *shape)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    for weights, batch in (("float", 1), ("float", 8), ("codebook", 4)):
+        scores = Engine(graph, weights=weights, batch=batch).scores(x.numpy())
+        assert np.abs(scores - expected).max() < 1e-5 * max(1.0, np.abs(expected).max())
+    pixels = (x.numpy() * 255).round().astype(np.uint8)
+    engine = Engine(graph, weights="codebook", batch=1)
+    with torch.no_grad():
+        classes = model(torch.from_numpy(pixels.astype(np.float32) / 255)).argmax(1).numpy()
+    assert [engine.classify(p) for p in pixels] == classes.tolist()
+
+
+def test_buffers_are_reused_once_a_value_is_read_and_a_residual_input_lives_through_its_body():
+    plan = cgraph.schedule(compact(g.trace(trained_like(ResNetish()), (1, 12, 12))).graph)
+    kinds = [step.kind for step in plan.steps]
+    # stem; block1: conv1, conv2, add, ReLU; block2: conv1, conv2, shortcut, add, ReLU + pooling + flatten; fc
+    assert kinds == ["layer", "layer", "layer", "sum", "post", "layer", "layer", "layer", "sum", "post", "layer"]
+    block_input = plan.steps[1].sources[0]  # the stem's output (after its ReLU), read by block1.conv1 and the add
+    body = [plan.steps[1].target, plan.steps[2].target]
+    assert block_input in plan.steps[3].sources
+    assert plan.slots[block_input] not in [plan.slots[v] for v in body]
+    assert len(plan.slot_floats) < len(plan.shapes)  # buffers shared between values whose lives do not overlap
+    assert plan.pads[plan.steps[5].sources[0]] == 1  # block2's input: read by a 3x3 (padding 1) and a 1x1 conv
+
+
+def test_the_integer_engine_refuses_a_branching_graph_in_one_line():
     graph = g.trace(trained_like(ResNetish()), (1, 12, 12))
-    with pytest.raises(PrunelabError, match="chain of layers; this model's residual adds"):
+    with pytest.raises(PrunelabError, match="integer engine runs a chain of layers; this model's residual adds"):
         cplan.plan(graph)

@@ -31,6 +31,10 @@ def generate(graph: g.Graph, name: str, weights: str = "codebook", batch: int = 
         raise PrunelabError(f"'{name}' is not a C identifier (letters, digits and _, not starting with a digit)")
     if not isinstance(batch, int) or not 1 <= batch <= 4096:
         raise PrunelabError(f"batch must be an integer in 1..4096, not {batch!r}")
+    if not graph.is_chain():  # residual adds or concatenations: scheduled over buffers by lifetime
+        from prunelab.deploy import cgraph
+
+        return cgraph.generate(graph, name, weights, batch, comment)
     run = cplan.plan(graph)
     tables = [table(stage.layer, stage.source.padded, weights) for stage in run.stages]
     a, b, plane = run.buffer_floats()

@@ -79,8 +79,8 @@ class Plan:
 def plan(graph: g.Graph) -> Plan:
     """Group ``graph`` into stages; refuse what the C generator cannot run, naming it."""
     if not graph.is_chain():
-        raise PrunelabError("the C engines run a chain of layers; this model's residual adds or concatenations "
-                            "are not supported there yet (its file, ONNX export and PyTorch evaluation are)")
+        raise PrunelabError("the integer engine runs a chain of layers; this model's residual adds or "
+                            "concatenations are not supported there yet (the float C export, ONNX and the file are)")
     ops = list(graph.ops)
     shapes = graph.shapes()
     normalize = None

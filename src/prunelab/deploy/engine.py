@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prunelab.deploy import cgen, cplan
+from prunelab.deploy import cgen
 from prunelab.deploy import graph as g
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_bytes
@@ -54,7 +54,7 @@ class Engine:
                  name: str = "model"):
         header, source = cgen.generate(graph, name, weights=weights, batch=batch)
         self.input_shape = tuple(graph.input_shape)
-        self.inputs, self.classes = int(np.prod(graph.input_shape)), cplan.plan(graph).outputs
+        self.inputs, self.classes = int(np.prod(graph.input_shape)), int(np.prod(graph.shapes()[-1]))
         self.path = build(name, header, source, tuple(flags))
         library = ctypes.CDLL(str(self.path))
         self._batch = getattr(library, f"{name}_scores_batch")

@@ -137,7 +137,13 @@ class _Walker:
         inputs = _tensor_inputs(merge)
         if sorted(map(id, inputs)) != sorted(map(id, ends)) or len(inputs) != len(set(inputs)):
             raise PrunelabError(f"{merge.name} joins values that are not the branches from {node.name}")
-        op = Merge(_merge_kind(merge), tuple(ends[i] for i in inputs))
+        kind = _merge_kind(merge)
+        branches = [ends[i] for i in inputs]
+        if kind == "add":  # the terms in any order: the order the model registers their layers, as its file stores them
+            order = {name: n for n, name in enumerate(self.modules)}
+            branches.sort(key=lambda b: min((order[op.name] for op in g.each_op(b) if isinstance(op, g.WEIGHTED)),
+                                            default=len(order)))
+        op = Merge(kind, tuple(branches))
         ops.append(op)
         return merge, g.output_shape(op, shape)
 

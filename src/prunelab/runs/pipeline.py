@@ -276,13 +276,19 @@ def check_model_fits(config: RunConfig, splits, writes_file: bool = False) -> No
         raise PrunelabError(f"{config.model} gives {tuple(scores.shape[1:])} scores an example, but "
                             f"{config.data.dataset}'s labels run to {top}")
     if writes_file:
+        from prunelab.compress import in_model_order
         from prunelab.deploy.graph import trace
 
         try:
-            trace(model, tuple(example.shape[1:]))
+            names = [op.name for op in trace(model, tuple(example.shape[1:])).layers()]
         except PrunelabError as exc:
             raise PrunelabError(f"{config.model} cannot be written to a compressed file (the quantized stage), "
                                 f"checked before training: {exc}") from None
+        computed, registered = in_model_order(names, dict(model.named_parameters()))
+        if computed != registered:
+            raise PrunelabError(f"{config.model} computes its layers in another order ({', '.join(computed)}) than it "
+                                f"registers them ({', '.join(registered)}), which its compressed file cannot store; "
+                                f"checked before training")
 
 
 def final_test(config: RunConfig, run: Path, stop: str, device, splits) -> dict:
