@@ -85,3 +85,24 @@ def ds_cnn():
     return nn.Sequential(nn.Conv2d(1, 32, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
                          *separable(32), *separable(32), *separable(32),
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 10))
+
+
+class SqueezeExcite(nn.Module):
+    """A convolution whose channels are reweighted by a gate computed from them (squeeze-and-excitation,
+    Hu et al. 2018): a product of two tensors, which prunelab does not support; refused before training."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.gate = nn.Linear(8, 8)
+        self.fc = nn.Linear(8 * 14 * 14, 10)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        weights = torch.sigmoid(self.gate(y.mean((2, 3))))
+        y = y * weights[:, :, None, None]
+        return self.fc(torch.flatten(torch.max_pool2d(y, 2), 1))
+
+
+def squeeze_excite():
+    return SqueezeExcite()
