@@ -7,7 +7,8 @@ For each finished run, on all of the dataset's test images: accuracy dense / pru
 (the run's summary), the compressed file's bytes and compact architecture, and the C engine of the
 file (float C with codebook weights, the export's default, built with the system compiler): its
 accuracy and how many images it classes as PyTorch does on the model decoded from the file; and
-the integer engine's accuracy (int8, the host build of its C, with the file's calibration); and the
+the integer engine's accuracy (int8, the host build of its C, with the file's calibration; one weight
+scale a layer, and one an output channel: `--weight-scales channel`); and the
 file's compact graph exported to ONNX and run by onnxruntime: how many images it classes as PyTorch
 does. A model with residual adds gets no int8 figure (the integer engine runs chains of layers so far).
 """
@@ -49,10 +50,11 @@ def measure(run: Path) -> dict:
     onnx_classes = onnx_scores(graph, images).argmax(1)
     c_classes = Engine(graph, weights="codebook", batch=64).scores(images).argmax(1)
     ranges = stored_ranges(compressed)  # the integer engine, where the file carries its calibration
-    int8 = None
+    int8 = int8_channel = None
     if ranges is not None:
         pixels = splits.test_images.reshape(len(labels), *graph.input_shape)
-        int8 = float((IntEngine(int_plan(graph, ranges)).scores(pixels).argmax(1) == labels).mean())
+        int8, int8_channel = (float((IntEngine(int_plan(graph, ranges, scales)).scores(pixels).argmax(1) == labels)
+                                    .mean()) for scales in ("layer", "channel"))
     split = summary.get("evaluated_on", "test")
     return {
         "run": run.name, "model": config.model, "dataset": config.data.dataset,
@@ -69,7 +71,7 @@ def measure(run: Path) -> dict:
         "c_accuracy": float((c_classes == labels).mean()),
         "c_equals_torch": int((c_classes == torch_classes).sum()),
         "images": int(len(labels)),
-        "int8_c_accuracy": int8,
+        "int8_c_accuracy": int8, "int8_channel_c_accuracy": int8_channel,
     }
 
 
@@ -102,13 +104,14 @@ def main() -> None:
     result = {"command": "python " + " ".join(sys.argv), "host": platform.processor() or platform.machine(),
               "torch": torch.__version__, "runs": rows}
     args.output.write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["| model | dense | pruned | file | ONNX = PyTorch | C engine | C = PyTorch | int8 C | file bytes | "
-             "compact architecture |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| model | dense | pruned | file | ONNX = PyTorch | C engine | C = PyTorch | int8 C | int8 C, channel "
+             "scales | file bytes | compact architecture |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         c_agree = f"{r['c_equals_torch']:,}/{r['images']:,}"
         lines.append(f"| {r['model']} | {percent(r['dense_accuracy'])} | {percent(r['pruned_accuracy'])} | "
                      f"{percent(r['file_accuracy'])} | {r['onnx_equals_torch']:,}/{r['images']:,} | "
                      f"{percent(r['c_accuracy'])} | {c_agree} | {percent(r['int8_c_accuracy'])} | "
+                     f"{percent(r['int8_channel_c_accuracy'])} | "
                      f"{r['file_bytes']:,} | {r['architecture']} -> {r['compact_architecture']} |")
     table = "\n".join(lines) + "\n"
     args.output.with_suffix(".md").write_text(f"`{result['command']}`\n\n{table}")

@@ -16,7 +16,7 @@ from prunelab.compression.units import expand
 from prunelab.deploy import graph as g
 from prunelab.deploy import opspec
 from prunelab.deploy.batchnorm import fold_batchnorm, has_batchnorm
-from prunelab.deploy.compact import Compaction, compact, widen
+from prunelab.deploy.compact import Compaction, compact, compact_model, widen
 from prunelab.errors import PrunelabError
 from prunelab.training.weight_sharing import SharedWeights
 
@@ -180,7 +180,7 @@ def compact_graph(compressed: CompressedModel, model_name: str | None = None) ->
     """The compact model as a ``Graph``: a compact file's layers as stored (a Dense reads only the
     inputs some weight uses), an older file's compacted on the way. ``model_name``: see ``architecture``."""
     if not compressed.is_compact:
-        return compact(g.trace(unpack_model(compressed, model_name), file_input_shape(compressed))).graph
+        return compact_model(unpack_model(compressed, model_name), file_input_shape(compressed)).graph
     if has_own_graph(compressed, model_name):
         shapes = {layer.name: compressed.original_shape(layer.name) for layer in compressed.layers}
         skeleton = g.Graph(opspec.skeleton(compressed.metadata["graph"], shapes), file_input_shape(compressed))
@@ -230,7 +230,7 @@ def _read_only_used_inputs(op: g.Dense) -> g.Dense:
 def compaction(compressed: CompressedModel, model_name: str | None = None) -> Compaction:
     """The compact graph with the original units each layer keeps and the original architecture."""
     if not compressed.is_compact:
-        return compact(g.trace(unpack_model(compressed, model_name), file_input_shape(compressed)))
+        return compact_model(unpack_model(compressed, model_name), file_input_shape(compressed))
     kept = {name: entry.units for name, entry in compressed.kept.items()}
     original = "-".join(str(entry.shape[0]) for entry in compressed.kept.values())
     return Compaction(compact_graph(compressed, model_name), kept, original)

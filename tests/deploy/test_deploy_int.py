@@ -21,13 +21,13 @@ from deploy_helpers import ConvChain, sparsify
 needs_cc = pytest.mark.skipif(compiler() is None, reason="no C compiler on this machine (set CC or install gcc)")
 
 
-def int_chain(seed=0, **kwargs):
+def int_chain(seed=0, scales="layer", **kwargs):
     """A sparse ConvChain's compact graph, its int plan calibrated on random images, and those images."""
     torch.manual_seed(seed)
     model = sparsify(ConvChain(**kwargs), seed, density=0.4)
     graph = compact(g.trace(model, (1, 12, 12))).graph
     images = np.random.default_rng(seed).integers(0, 256, (200, 1, 12, 12), dtype=np.uint8)
-    return graph, intplan.int_plan(graph, calibrate.activation_ranges(graph, images)), images
+    return graph, intplan.int_plan(graph, calibrate.activation_ranges(graph, images), scales), images
 
 
 def test_requantizer_is_the_nearest_multiplier_that_keeps_the_product_in_range():
@@ -152,10 +152,48 @@ def test_c_equals_the_reference_bit_for_bit_on_any_input(kwargs, seed, layout, t
     assert np.array_equal(IntEngine(plan, layout=layout).scores(pixels), expected)
 
 
+@needs_cc
+@pytest.mark.parametrize("kwargs, layout", [({}, "pairs"), ({"padding": 1}, "groups"), ({"caffe": True}, "packed"),
+                                            ({"caffe": True}, "smaller")])
+def test_per_channel_scales_give_c_equal_to_the_reference_bit_for_bit(kwargs, layout, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNELAB_CACHE_DIR", str(tmp_path))
+    _, plan, images = int_chain(seed=5, scales="channel", **kwargs)
+    assert all(stage.per_channel for stage in plan.stages[:-1]) and not plan.stages[-1].per_channel
+    extremes = np.stack([np.zeros((1, 12, 12)), np.full((1, 12, 12), 255)]).astype(np.uint8)
+    pixels = np.concatenate([images[:60], extremes])
+    assert np.array_equal(IntEngine(plan, layout=layout).scores(pixels), intref.scores(plan, pixels))
+
+
+def test_per_channel_scales_keep_the_resolution_of_a_channel_far_smaller_than_its_layer():
+    """Channels whose weights differ 100-fold (as a folded BatchNorm leaves them): one scale a layer
+    rounds the small channel to a level or two, one scale a channel keeps each within half a step
+    of its own largest weight / 127."""
+    rng = np.random.default_rng(7)
+    weight = rng.normal(0, 1, (3, 2, 3, 3)).astype(np.float32)
+    weight[1] /= 100
+    layer = g.Conv("c", weight, np.zeros(3, np.float32))
+    for per_channel in (False, True):
+        codes, scale = intplan._int8_weights(layer, per_channel)
+        assert codes.min() >= -127 and codes.max() <= 127 and scale.shape == (3,)
+        error = np.abs(codes * scale[:, None, None, None] - weight).reshape(3, -1).max(1)
+        relative = error / np.abs(weight).reshape(3, -1).max(1)
+        if per_channel:
+            assert (relative <= 0.5 / 127 + 1e-9).all()
+        else:
+            assert (scale == scale[0]).all() and relative[1] > 0.1  # the small channel: a few levels
+
+
+def test_channel_scales_are_refused_by_name_when_unknown():
+    graph, _, images = int_chain(seed=1)
+    with pytest.raises(PrunelabError, match="weight scales are layer or channel"):
+        intplan.int_plan(graph, calibrate.activation_ranges(graph, images), "row")
+
+
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
-def test_a_cortex_m0_object_needs_no_helper_from_libgcc(tmp_path):
+@pytest.mark.parametrize("scales", ["layer", "channel"])
+def test_a_cortex_m0_object_needs_no_helper_from_libgcc(tmp_path, scales):
     """No floating point, no division, no 64-bit multiply: `nm -u` of the object lists no helper."""
-    _, plan, _ = int_chain(padding=1, caffe=True)
+    _, plan, _ = int_chain(padding=1, caffe=True, scales=scales)
     header, source = cint.generate(plan, "net")
     (tmp_path / "net.h").write_text(header)
     (tmp_path / "net.c").write_text(source)

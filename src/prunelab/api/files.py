@@ -12,9 +12,8 @@ import torch
 from prunelab.api.data import batches, check_training, classes_of, input_shape_of
 from prunelab.compress import load_into, pack_model
 from prunelab.compression import CompressedModel
-from prunelab.deploy import graph as g
 from prunelab.deploy.batchnorm import fold_batchnorm, has_batchnorm
-from prunelab.deploy.compact import compact
+from prunelab.deploy.compact import compact_model
 from prunelab.errors import PrunelabError
 from prunelab.foundations.files import write_bytes, write_together
 from prunelab.pruning.mask import Mask
@@ -81,7 +80,7 @@ def export_onnx(model: torch.nn.Module, path, *, input_shape=None, compact_model
     from prunelab.export import onnx_bytes
 
     shape = input_shape_of(model, input_shape)
-    module = to_module(compact(g.trace(model, shape)).graph) if compact_model else model.cpu().eval()
+    module = to_module(compact_model(model, shape).graph) if compact_model else model.cpu().eval()
     write_bytes(path, onnx_bytes(module, shape))
     return Path(path)
 
@@ -89,12 +88,12 @@ def export_onnx(model: torch.nn.Module, path, *, input_shape=None, compact_model
 def export_c(model: torch.nn.Module, folder, *, name: str = "model", input_shape=None,
              weights: str = "codebook", batch: int = 1) -> tuple[Path, Path]:
     """The compact model as C99 ``<name>.h`` and ``<name>.c`` in ``folder`` (docs/c-export.md); the
-    model must be a chain of Conv2d, Linear, ReLU, Tanh, MaxPool2d, AvgPool2d and Flatten."""
+    model must be made of the operations docs/api.md lists (residual adds and concatenations included)."""
     from prunelab.deploy.cgen import generate
 
     if weights not in ("codebook", "float"):
         raise PrunelabError(f"weights must be 'codebook' or 'float', not {weights!r}")
-    graph = compact(g.trace(model, input_shape_of(model, input_shape))).graph
+    graph = compact_model(model, input_shape_of(model, input_shape)).graph
     header, source = generate(graph, name, weights=weights, batch=batch, comment=f"From {type(model).__name__}.")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():

@@ -115,6 +115,9 @@ def register_evaluate(parser):
                              "with the system C compiler; reference: the integer engine in Python (int8)")
     parser.add_argument("--arithmetic", choices=ARITHMETICS,
                         help="c: float (default) or int8, the integer engine of a calibrated file")
+    parser.add_argument("--weight-scales", choices=("layer", "channel"),
+                        help="int8: one weight scale a layer (default) or one an output channel of each hidden "
+                             "layer (for layers whose channels differ in range, e.g. after BatchNorm folding)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(handler=evaluate)
 
@@ -128,6 +131,8 @@ def evaluate(args):
     integer = args.arithmetic == "int8" or args.engine == "reference"
     if integer and args.engine == "torch" or args.arithmetic == "float" and args.engine != "c":
         raise PrunelabError("--arithmetic goes with --engine c (float or int8); --engine reference is int8")
+    if args.weight_scales is not None and not integer:
+        raise PrunelabError("--weight-scales applies to the integer engine (--arithmetic int8 or --engine reference)")
     if integer:
         from prunelab.cli.integer import evaluate_int
 
@@ -181,6 +186,9 @@ def register_export(parser):
     parser.add_argument("--arithmetic", choices=ARITHMETICS,
                         help=f"c: float (default: needs an FPU; PyTorch's classes on every file) or int8 (integer-only "
                              f"C for parts without an FPU; needs a calibrated file, see `prunelab calibrate`)")
+    parser.add_argument("--weight-scales", choices=("layer", "channel"),
+                        help="int8: one weight scale a layer (default) or one an output channel of each hidden "
+                             "layer (for layers whose channels differ in range, e.g. after BatchNorm folding)")
     parser.add_argument("--weights", choices=("float", "codebook"),
                         help="c: weight storage, float (fastest) or codebook (smallest, the default)")
     parser.add_argument("--name", help="c: the C name prefix and file names (default: the model's name)")
@@ -199,6 +207,8 @@ def export(args):
 
     if args.arithmetic is not None and args.format != "c":
         raise PrunelabError("--arithmetic applies to --format c")
+    if args.weight_scales is not None and (args.arithmetic or DEFAULT_ARITHMETIC) != "int8":
+        raise PrunelabError("--weight-scales applies to --format c --arithmetic int8")
     if args.format == "c":
         if (args.arithmetic or DEFAULT_ARITHMETIC) == "int8":
             from prunelab.cli.integer import export_int

@@ -77,7 +77,7 @@ def _file_of(source: str) -> Path:
     raise PrunelabError(f"{path} does not exist")
 
 
-def int_plan_of(source: str, model_name=None):
+def int_plan_of(source: str, model_name=None, scales: str | None = None):
     """(IntPlan, model name, dataset) of a calibrated compressed file or a run's quantized file."""
     from prunelab.compress import compact_graph
     from prunelab.compression import CompressedModel
@@ -91,7 +91,7 @@ def int_plan_of(source: str, model_name=None):
         raise PrunelabError(f"{path} holds no calibration for the integer engine; run "
                             f"`prunelab calibrate {path} --output CALIBRATED.plc` first")
     try:
-        plan = int_plan(compact_graph(compressed, model_name), ranges)
+        plan = int_plan(compact_graph(compressed, model_name), ranges, scales or "layer")
     except PrunelabError as exc:
         raise PrunelabError(f"{path}: {exc}") from None
     return plan, model_name or compressed.model, compressed.metadata.get("dataset")
@@ -103,7 +103,7 @@ def export_int(args, name_of) -> None:
 
     if args.batch != 1 or args.weights is not None:
         raise PrunelabError("--arithmetic int8 takes no --batch or --weights (one image a call, int8 weights)")
-    plan, model, _ = int_plan_of(args.source, args.model)
+    plan, model, _ = int_plan_of(args.source, args.model, args.weight_scales)
     name = name_of(model, args.name)
     header, source = cint.generate(plan, name, comment=f"From {Path(args.source).name} ({model}).")
     folder = Path(args.output)
@@ -123,7 +123,7 @@ def evaluate_int(args) -> dict:
     from prunelab.deploy import intref
     from prunelab.deploy.engine import IntEngine
 
-    plan, name, dataset = int_plan_of(args.source, args.model)
+    plan, name, dataset = int_plan_of(args.source, args.model, args.weight_scales)
     dataset = args.dataset or dataset or "mnist"
     splits = data.load(dataset, data_dir=args.data_dir)
     images = splits.test_images

@@ -276,7 +276,7 @@ def _driver(name: str, plan: Schedule, calls: str) -> str:
         f" v = (v - {cgen._number('float', np.float32(plan.normalize.mean))}) / "
         f"{cgen._number('float', np.float32(plan.normalize.std))};")
     source, last, k = "buf0", f"buf{plan.slots[-1]}", plan.outputs
-    return (f"/* Pixels of lanes 0..count-1 into the input's buffer: scaled, normalised, with its border. */\n"
+    return ("/* Pixels of lanes 0..count-1 into the input's buffer: scaled, normalised, with its border. */\n"
             f"static void load(const float *pixels, const uint8_t *bytes, int count) {{\n"
             + (f"    for (uint32_t i = 0; i < {first.size} * NB; i++) {source}[i] = 0.0f;\n" if first.pad else "")
             + f"    for (int b = 0; b < NB; b++)\n        for (int c = 0; c < {c}; c++)\n"

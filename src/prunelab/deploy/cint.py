@@ -37,7 +37,7 @@ def generate(plan: IntPlan, name: str, comment: str = "", layout: str = "smaller
         raise PrunelabError("the integer C export needs a model that ends with a linear layer")
     if layout not in LAYOUTS:
         raise PrunelabError(f"unknown table layout '{layout}'; choose from {', '.join(LAYOUTS)}")
-    tables = [int_table(stage, layout) for stage in plan.stages]
+    tables = [_with_requantizers(int_table(stage, layout), stage) for stage in plan.stages]
     ram = ram_bytes(plan)
     sizes = {"weights": sum(t["bytes"] for t in tables), "ram": sum(ram.values()), "stack_scores": 4 * plan.plan.outputs}
     about = _about(name, plan, sizes, ram, comment)
@@ -171,11 +171,23 @@ def _row(n: int, stage: IntStage, table: dict) -> tuple[str, str]:
             f"{name}(in, gap, first, count, groups, L{n}_bias[o])")
 
 
-def _store(stage: IntStage, var: str) -> str:
-    """Requantize ``var`` (int32) into the stage's output type, clamped to its range."""
+def _with_requantizers(table: dict, stage: IntStage) -> dict:
+    """A per-channel stage's multipliers and shifts as two more arrays of its table."""
+    if not stage.per_channel:
+        return table
+    arrays = {**table["arrays"], "mult": ("int32_t", stage.multiplier), "shift": ("uint8_t", stage.shift)}
+    return {**table, "arrays": arrays, "bytes": table["bytes"] + 5 * len(stage.multiplier)}
+
+
+def _store(stage: IntStage, var: str, mult: str = "", shift: str = "") -> str:
+    """Requantize ``var`` (int32) into the stage's output type, clamped to its range; a per-channel
+    stage reads its multiplier and shift from the C expressions ``mult`` and ``shift``."""
     lo, hi = stage.target_range
-    return (f"int32_t q = ({var} * {stage.multiplier} + {1 << (stage.shift - 1)}) >> {stage.shift}; "
-            f"if (q < {lo}) q = {lo}; if (q > {hi}) q = {hi};")
+    if stage.per_channel:
+        product = f"({var} * {mult} + (1 << ({shift} - 1))) >> {shift}"
+    else:
+        product = f"({var} * {stage.multiplier} + {1 << (stage.shift - 1)}) >> {stage.shift}"
+    return f"int32_t q = {product}; if (q < {lo}) q = {lo}; if (q > {hi}) q = {hi};"
 
 
 def _conv(n: int, stage: IntStage, table: dict) -> str:
@@ -193,6 +205,7 @@ def _conv(n: int, stage: IntStage, table: dict) -> str:
         kernel = _window_kernel(n, stage, table)
         rows = (f"        for (int py = 0; py < {st.target.height}; py++)\n"
                 f"            window{n}(source + py * {ph * sh * wp}, first, end, L{n}_bias[o], "
+                + (f"L{n}_mult[o], L{n}_shift[o], " if stage.per_channel else "") +
                 f"target + (o * {dh} + py + {st.target.pad}) * {dw} + {st.target.pad});\n")
     else:
         combine = "if ((dy == 0 && dx == 0) || acc > best) best = acc;" if pool is None or pool.kind == "max" \
@@ -206,7 +219,7 @@ def _conv(n: int, stage: IntStage, table: dict) -> str:
                 f"                        const int32_t acc = {call};\n"
                 f"                        {combine}\n"
                 f"                    }}\n"
-                f"                {_store(stage, 'best')}\n"
+                f"                {_store(stage, 'best', f'L{n}_mult[o]', f'L{n}_shift[o]')}\n"
                 f"                target[(o * {dh} + py + {st.target.pad}) * {dw} + px + {st.target.pad}] = ({dst})q;\n"
                 f"            }}\n")
     return kernel + (
@@ -247,13 +260,13 @@ def _window_kernel(n: int, stage: IntStage, table: dict) -> str:
             f"a2 += v * in[{sh * wp}]; a3 += v * in[{sh * wp + sw}];")
     return (f"/* {layer.name}: a row of 2x2 {st.pool.kind} pooling windows of the convolution */\n"
             f"static KERNEL void window{n}(const {src} *source, const int8_t *pair, const int8_t *end, "
-            f"int32_t bias, {dst} *out) {{\n"
+            f"int32_t bias, " + ("int32_t mult, uint32_t shift, " if stage.per_channel else "") + f"{dst} *out) {{\n"
             f"    for (uint32_t px = 0; px < {st.target.width}; px++) {{\n"
             f"        const {src} *in = source + px * {pw * sw};\n"
             f"        int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;\n"
             f"        const int8_t *p = pair;\n"
             f"        if (p != end) do {{ {step} }} while (p != end);\n{result}"
-            f"        {_store(stage, 'best')}\n"
+            f"        {_store(stage, 'best', 'mult', 'shift')}\n"
             f"        out[px] = ({dst})q;\n"
             f"    }}\n}}\n\n")
 
@@ -263,7 +276,7 @@ def _dense(n: int, stage: IntStage, table: dict) -> str:
     src = _ctype(stage.source_range)
     last = stage.target_range is None
     dst = "int32_t" if last else _ctype(stage.target_range)
-    store = "target[o] = acc;" if last else f"{_store(stage, 'acc')} target[o] = ({dst})q;"
+    store = "target[o] = acc;" if last else f"{_store(stage, 'acc', f'L{n}_mult[o]', f'L{n}_shift[o]')} target[o] = ({dst})q;"
     declare, call = _row(n, stage, table)
     return (f"/* {layer.name}: linear {tuple(layer.weight.shape)}; int32 bound {stage.bound:,} */\n"
             f"static void layer{n}(const {src} *restrict in, {dst} *restrict target) {{\n"

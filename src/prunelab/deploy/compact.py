@@ -57,6 +57,11 @@ class Compaction:
         }
 
 
+def compact_model(model, input_shape) -> Compaction:
+    """The compact form of a PyTorch model taking ``input_shape``: traced (deploy/trace.py), then compacted."""
+    return compact(g.trace(model, input_shape))
+
+
 def compact(graph: g.Graph) -> Compaction:
     """The compact form of ``graph`` (which is left untouched)."""
     kept = {op.name: np.arange(op.weight.shape[0]) for op in graph.layers()}

@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from prunelab.deploy import graph as g
-from prunelab.deploy.compact import compact
+from prunelab.deploy.compact import compact_model
 
 C_LANES = 16
 
 
 def available(model, threads: int | None, input_shape=(1, 28, 28)) -> tuple[dict, dict]:
     """(name -> prepare, name -> why it is missing) for a model taking ``input_shape`` (C, H, W) or
-    (F,). The compact model and the C engine need the model as a chain of supported layers
-    (deploy/graph.py); a model that is not one still gets the dense ONNX engine."""
+    (F,). The compact model and the C engine need a model of supported operations (deploy/trace.py);
+    one that is not still gets the dense ONNX engine."""
     from prunelab.errors import PrunelabError
 
     engines, missing = {}, {}
     try:
-        small = compact(g.trace(model, input_shape)).graph
+        small = compact_model(model, input_shape).graph
     except PrunelabError as exc:
         small = None
         missing["onnxruntime-compact"] = missing["c"] = f"no compact model: {exc}"

@@ -6,7 +6,10 @@ Per stage (a weighted layer with the activation and pooling after it, ``cplan``)
 
 - weights: the layer's values (k-means centroids) divided by one scale per layer,
   ``s_w = max |w| / 127``, and rounded: int8 codes in -127..127 (what this costs in accuracy is
-  measured, not assumed: ``prunelab evaluate --engine c --arithmetic int8``);
+  measured, not assumed: ``prunelab evaluate --engine c --arithmetic int8``); with ``scales =
+  "channel"`` each output channel of a hidden layer has its own ``s_w``, bias scale and
+  requantizer (as TF Lite quantizes convolutions), for layers whose channels differ in range (a
+  folded BatchNorm); the last layer keeps one scale, so its int32 sums compare as scores;
 - input: the first stage reads the caller's pixels (0..255) as they are; the model's
   normalisation ``(p / 255 - mean) / std`` is folded into that layer's bias, and a padded first
   convolution pads with the pixel value nearest to a normalised 0 (round(255 * mean)); later stages
@@ -37,6 +40,7 @@ from prunelab.deploy import cplan
 from prunelab.deploy import graph as g
 from prunelab.errors import PrunelabError
 
+SCALES = ("layer", "channel")
 ACC_LIMIT = 1 << 30  # |acc| and |acc * M| stay below this: room for the rounding term in int32
 INT8 = (-127, 127)
 UINT8 = (0, 255)
@@ -49,14 +53,18 @@ class IntStage:
     bias: np.ndarray  # (O,) int64, int32 range
     source_range: tuple[int, int]  # values the input can take
     target_range: tuple[int, int] | None  # of the output; None: the last stage (int32 scores)
-    multiplier: int = 0  # requantization M (0 for the last stage)
-    shift: int = 0
+    multiplier: int | np.ndarray = 0  # requantization M (0 for the last stage); per channel: (O,) int64
+    shift: int | np.ndarray = 0
     pad_value: int = 0  # what the padded border of this stage's input holds
     bound: int = 0  # the largest |acc| (times the pooling window for average pooling) any input gives
 
     @property
     def name(self) -> str:
         return self.stage.layer.name
+
+    @property
+    def per_channel(self) -> bool:
+        return isinstance(self.multiplier, np.ndarray)
 
     @property
     def window(self) -> int:
@@ -77,9 +85,12 @@ class IntPlan:
         return first.source.pad if isinstance(first.layer, g.Conv) else 0
 
 
-def int_plan(graph: g.Graph, ranges: dict) -> IntPlan:
+def int_plan(graph: g.Graph, ranges: dict, scales: str = "layer") -> IntPlan:
     """The integer plan of ``graph`` given each hidden stage's calibrated output range (layer
-    name -> largest |activation|, ``calibrate.activation_ranges``)."""
+    name -> largest |activation|, ``calibrate.activation_ranges``); ``scales``: one weight scale a
+    layer, or one a channel for the hidden layers."""
+    if scales not in SCALES:
+        raise PrunelabError(f"weight scales are {' or '.join(SCALES)}, not {scales!r}")
     run = cplan.plan(graph)
     mean, std = (run.normalize.mean, run.normalize.std) if run.normalize else (0.0, 1.0)
     in_scale, in_offset = 1.0 / (255.0 * std), -mean / std  # normalised x = p * in_scale + in_offset
@@ -90,8 +101,8 @@ def int_plan(graph: g.Graph, ranges: dict) -> IntPlan:
             if op.kind != "relu":
                 raise PrunelabError(f"the integer engine runs ReLU or no activation; {stage.layer.name} uses {op.kind}")
         last = n == len(run.stages) - 1
-        weight, w_scale = _int8_weights(stage.layer)
-        acc_scale = source_scale * w_scale
+        weight, w_scale = _int8_weights(stage.layer, per_channel=scales == "channel" and not last)
+        acc_scale = source_scale * w_scale  # (O,)
         bias = stage.layer.bias.astype(np.float64)
         pad_value = 0
         if n == 0:  # fold the normalisation: sum w (p a + c) = a sum w p + c sum w
@@ -112,18 +123,27 @@ def int_plan(graph: g.Graph, ranges: dict) -> IntPlan:
             raise PrunelabError(f"no calibrated range for layer {stage.layer.name}: calibrate the file first")
         out_scale = (float(limit) or 1.0) / target_range[1]  # 0: the stage outputs 0 on every image
         window = prod(stage.pool.size) if stage.pool is not None and stage.pool.kind == "avg" else 1
-        multiplier, shift = _requantizer(acc_scale / (out_scale * window), bound * window, stage.layer.name)
+        if scales == "channel":
+            rows = [_requantizer(acc_scale[o] / (out_scale * window), _bound(weight[o:o + 1], bias_q[o:o + 1],
+                                                                            source_range) * window, stage.layer.name)
+                    for o in range(len(bias_q))]
+            multiplier, shift = (np.array(column, np.int64) for column in zip(*rows))
+        else:
+            multiplier, shift = _requantizer(acc_scale[0] / (out_scale * window), bound * window, stage.layer.name)
         stages.append(IntStage(stage, weight, bias_q, source_range, target_range, multiplier, shift, pad_value,
                                bound * window))
         source_range, source_scale = target_range, out_scale
     return IntPlan(run, stages, in_scale)
 
 
-def _int8_weights(layer) -> tuple[np.ndarray, float]:
-    """Codes in -127..127 and the layer's scale; a layer of zeros gets scale 1."""
-    largest = float(np.abs(layer.weight).max())
-    scale = largest / 127.0 if largest > 0 else 1.0
-    return np.round(layer.weight.astype(np.float64) / scale).astype(np.int64), scale
+def _int8_weights(layer, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Codes in -127..127 and the scale of each output channel (all the layer's one, unless
+    ``per_channel``); a layer or channel of zeros gets scale 1."""
+    rows = np.abs(layer.weight.reshape(layer.weight.shape[0], -1)).max(1).astype(np.float64)
+    largest = rows if per_channel else np.full_like(rows, rows.max())
+    scale = np.where(largest > 0, largest / 127.0, 1.0)
+    codes = np.round(layer.weight.astype(np.float64) / scale.reshape(-1, *[1] * (layer.weight.ndim - 1)))
+    return codes.astype(np.int64), scale
 
 
 def _bound(weight: np.ndarray, bias: np.ndarray, value_range: tuple[int, int]) -> int:
@@ -145,8 +165,12 @@ def _requantizer(ratio: float, bound: int, name: str) -> tuple[int, int]:
 
 
 def requantize(acc: np.ndarray, stage: IntStage) -> np.ndarray:
-    """``clamp((acc * M + 2^(shift-1)) >> shift)``, in int64 (the bound keeps it in int32's range)."""
-    value = (acc.astype(np.int64) * stage.multiplier + (1 << (stage.shift - 1))) >> stage.shift
+    """``clamp((acc * M + 2^(shift-1)) >> shift)``, in int64 (the bound keeps it in int32's range);
+    ``acc``: (N, O, ...), M and the shift per channel O where the stage has them."""
+    multiplier, shift = np.asarray(stage.multiplier, np.int64), np.asarray(stage.shift, np.int64)
+    if stage.per_channel:
+        multiplier, shift = (v.reshape(1, -1, *[1] * (acc.ndim - 2)) for v in (multiplier, shift))
+    value = (acc.astype(np.int64) * multiplier + np.left_shift(1, shift - 1)) >> shift
     return np.clip(value, *stage.target_range)
 
 

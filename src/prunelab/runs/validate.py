@@ -136,7 +136,6 @@ def check_device(name: str) -> None:
 
 
 def check_combinations(config) -> None:
-    from prunelab import methods
     from prunelab.pruning.criteria import check_sparsity
     from prunelab.runs.config import layer_targets
 
