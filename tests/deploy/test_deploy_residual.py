@@ -236,3 +236,30 @@ def test_the_integer_engine_refuses_a_branching_graph_in_one_line():
     graph = g.trace(trained_like(ResNetish()), (1, 12, 12))
     with pytest.raises(PrunelabError, match="integer engine runs a chain of layers; this model's residual adds"):
         cplan.plan(graph)
+
+
+@pytest.mark.parametrize("flatten", [lambda x: x.view(x.size(0), -1), lambda x: x.view(x.shape[0], -1),
+                                     lambda x: x.reshape(-1, 2 * 6 * 6), lambda x: torch.reshape(x, (x.size(0), -1))])
+def test_a_view_or_reshape_that_flattens_each_example_is_a_flatten(flatten):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(1, 2, 3), nn.Linear(2 * 6 * 6, 3)
+
+        def forward(self, x):
+            return self.fc(flatten(torch.relu(self.conv(x))))
+
+    assert [type(op).__name__ for op in g.trace(Net(), (1, 8, 8)).ops] == ["Conv", "Activation", "Flatten", "Dense"]
+
+
+def test_a_view_that_mixes_examples_is_refused():
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(32, 3)
+
+        def forward(self, x):
+            return self.fc(x.view(-1, 32))  # 64 values an example: two rows per example
+
+    with pytest.raises(PrunelabError, match="mixes examples"):
+        g.trace(Mixed(), (1, 8, 8))

@@ -154,6 +154,9 @@ def _readers(node) -> list:
 
 
 def _is_size(node) -> bool:
+    """x.size(), x.size(0), x.dim(), x.shape, x.shape[0]: shape queries, not values the model computes."""
+    if node.op == "call_function" and node.target is operator.getitem:
+        return isinstance(node.args[0], torch.fx.Node) and _is_size(node.args[0])
     return node.op == "call_method" and node.target in ("size", "dim") or \
         node.op == "call_function" and node.target is getattr and node.args[1:2] == ("shape",)
 
