@@ -263,3 +263,23 @@ def test_a_view_that_mixes_examples_is_refused():
 
     with pytest.raises(PrunelabError, match="mixes examples"):
         g.trace(Mixed(), (1, 8, 8))
+
+
+def test_the_command_line_exports_a_branching_file_to_c_and_refuses_int8_in_one_line(tmp_path, capsys):
+    from prunelab.cli.main import main
+
+    model = trained_like(ResNetish())
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                module.weight.copy_(torch.round(module.weight * 8) / 8)
+    bits = {op.name: 6 for op in g.trace(model, (1, 12, 12)).layers()}
+    path = tmp_path / "resnet.plc"
+    path.write_bytes(pack_compact(model, "user_nets:resnetish", bits, 0, {"input_shape": [1, 12, 12]},
+                                  (1, 12, 12)).to_bytes())
+    assert main(["export", str(path), "--format", "c", "--output", str(tmp_path / "c")]) == 0
+    assert "static float buf" in (tmp_path / "c" / "user_nets_resnetish.c").read_text()
+    capsys.readouterr()
+    assert main(["export", str(path), "--format", "c", "--arithmetic", "int8", "--output", str(tmp_path / "i")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("prunelab: error:")]
+    assert len(errors) == 1 and "integer engine runs a chain of layers" in errors[0]

@@ -86,12 +86,16 @@ def int_plan_of(source: str, model_name=None, scales: str | None = None):
 
     path = _file_of(source)
     compressed = CompressedModel.read(path)
+    graph = compact_graph(compressed, model_name)
+    if not graph.is_chain():
+        raise PrunelabError(f"{path}: the integer engine runs a chain of layers; this model's residual adds or "
+                            f"concatenations are not supported there yet (the float C export runs them)")
     ranges = stored_ranges(compressed)
     if ranges is None:
         raise PrunelabError(f"{path} holds no calibration for the integer engine; run "
                             f"`prunelab calibrate {path} --output CALIBRATED.plc` first")
     try:
-        plan = int_plan(compact_graph(compressed, model_name), ranges, scales or "layer")
+        plan = int_plan(graph, ranges, scales or "layer")
     except PrunelabError as exc:
         raise PrunelabError(f"{path}: {exc}") from None
     return plan, model_name or compressed.model, compressed.metadata.get("dataset")
