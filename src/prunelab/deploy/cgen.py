@@ -234,19 +234,24 @@ def _driver(name: str, run) -> str:
             f"                   {norm}\n"
             f"                    buf_a[((c * {hp} + y + {pad}) * {wp} + x + {pad}) * NB + b] = v;\n"
             f"                }}\n}}\n\n"
-            f"static void forward(void) {{\n{calls}}}\n\n"
+            + entry_points(name, calls, run.inputs, k, last))
+
+
+def entry_points(name: str, calls: str, inputs: int, k: int, last: str) -> str:
+    """forward() (``calls``), store() from the buffer ``last``, and the three public functions."""
+    return (f"static void forward(void) {{\n{calls}}}\n\n"
             f"static void store(float *scores, int count) {{\n"
             f"    for (int b = 0; b < count; b++)\n"
             f"        for (int j = 0; j < {k}; j++) scores[b * {k} + j] = {last}[j * NB + b];\n}}\n\n"
             f"void {name}_scores_batch(const float *pixels, float *scores, int n) {{\n"
             f"    for (int done = 0; done < n; done += NB) {{\n"
             f"        const int count = n - done < NB ? n - done : NB;\n"
-            f"        load(pixels + (long)done * {run.inputs}, 0, count);\n"
+            f"        load(pixels + (long)done * {inputs}, 0, count);\n"
             f"        forward();\n"
             f"        store(scores + (long)done * {k}, count);\n    }}\n}}\n\n"
-            f"void {name}_scores(const float pixels[{run.inputs}], float scores[{k}]) {{\n"
+            f"void {name}_scores(const float pixels[{inputs}], float scores[{k}]) {{\n"
             f"    {name}_scores_batch(pixels, scores, 1);\n}}\n\n"
-            f"int {name}_classify(const uint8_t pixels[{run.inputs}]) {{\n"
+            f"int {name}_classify(const uint8_t pixels[{inputs}]) {{\n"
             f"    int best = 0;\n"
             f"    load(0, pixels, 1);\n    forward();\n"
             f"    for (int j = 1; j < {k}; j++)\n"

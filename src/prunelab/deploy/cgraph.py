@@ -116,7 +116,7 @@ def _pad(plan: Schedule, value: int) -> int:
 
 def _stage(plan: Schedule, step: Step) -> cplan.Stage:
     layer, *after = step.ops
-    before, later, pool = _split(after, layer.name)
+    before, later, pool = cplan.split_after(after, layer.name)
     source, target = step.sources[0], step.target
     if isinstance(layer, g.Dense):
         if plan.pads[source]:
@@ -129,18 +129,6 @@ def _stage(plan: Schedule, step: Step) -> cplan.Stage:
     pooled = g.output_shape(pool, conv_shape) if pool else conv_shape
     return cplan.Stage(layer, before, pool, later, plan.layout(source),
                        cplan.Layout(*pooled, pad=plan.pads[target]), tuple(conv_shape[1:]))
-
-
-def _split(ops, where: str):
-    before, after, pool = [], [], None
-    for op in ops:
-        if isinstance(op, g.Activation):
-            (after if pool else before).append(op)
-        elif isinstance(op, g.Pool) and pool is None:
-            pool = op
-        elif not isinstance(op, g.Flatten):
-            raise PrunelabError(f"the C export cannot run {type(op).__name__} after {where}")
-    return tuple(before), tuple(after), pool
 
 
 def _assign(plan: Schedule) -> None:
@@ -244,7 +232,7 @@ def _merge_kernel(m: int, plan: Schedule, step: Step) -> str:
         return f"/* concatenation of {len(step.sources)} branches along the channels */\n{head}{body}}}\n\n"
     source = step.sources[0]
     src = plan.layout(source)
-    before, after, pool = _split(step.ops, "a merge")
+    before, after, pool = cplan.split_after(step.ops, "a merge")
     (kh, kw), (sh, sw) = (pool.size, pool.stride) if pool else ((1, 1), (1, 1))
     shape = g.chain_shape([op for op in step.ops if not isinstance(op, g.Flatten)], plan.shapes[source])
     oh, ow = (shape[1], shape[2]) if len(shape) == 3 else (1, 1)
@@ -287,18 +275,4 @@ def _driver(name: str, plan: Schedule, calls: str) -> str:
             f"                   {norm}\n"
             f"                    {source}[{_at(cplan.Layout(c, h, w, pad=first.pad), 'c', 'y', 'x')}] = v;\n"
             f"                }}\n}}\n\n"
-            f"static void forward(void) {{\n{calls}}}\n\n"
-            f"static void store(float *scores, int count) {{\n"
-            f"    for (int b = 0; b < count; b++)\n"
-            f"        for (int j = 0; j < {k}; j++) scores[b * {k} + j] = {last}[j * NB + b];\n}}\n\n"
-            f"void {name}_scores_batch(const float *pixels, float *scores, int n) {{\n"
-            f"    for (int done = 0; done < n; done += NB) {{\n"
-            f"        const int count = n - done < NB ? n - done : NB;\n"
-            f"        load(pixels + (long)done * {plan.inputs}, 0, count);\n        forward();\n"
-            f"        store(scores + (long)done * {k}, count);\n    }}\n}}\n\n"
-            f"void {name}_scores(const float pixels[{plan.inputs}], float scores[{k}]) {{\n"
-            f"    {name}_scores_batch(pixels, scores, 1);\n}}\n\n"
-            f"int {name}_classify(const uint8_t pixels[{plan.inputs}]) {{\n    int best = 0;\n"
-            f"    load(0, pixels, 1);\n    forward();\n"
-            f"    for (int j = 1; j < {k}; j++)\n        if ({last}[j * NB] > {last}[best * NB]) best = j;\n"
-            f"    return best;\n}}\n")
+            + cgen.entry_points(name, calls, plan.inputs, k, last))

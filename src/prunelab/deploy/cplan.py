@@ -100,16 +100,23 @@ def plan(graph: g.Graph) -> Plan:
     return Plan(normalize, tuple(graph.input_shape), stages)
 
 
-def _stage(ops, shapes, i, end, following) -> Stage:
-    layer = ops[i]
+def split_after(ops, where: str):
+    """(activations before the pooling, activations after it, the pooling or None) of the operations
+    that follow a layer (``where`` names it); a flatten is the same memory, anything else is refused."""
     before, after, pool = [], [], None
-    for op in ops[i + 1 : end]:
+    for op in ops:
         if isinstance(op, g.Activation):
             (after if pool else before).append(op)
         elif isinstance(op, g.Pool) and pool is None:
             pool = op
         elif not isinstance(op, g.Flatten):
-            raise PrunelabError(f"the C export cannot run {type(op).__name__} after layer {layer.name}")
+            raise PrunelabError(f"the C export cannot run {type(op).__name__} after {where}")
+    return tuple(before), tuple(after), pool
+
+
+def _stage(ops, shapes, i, end, following) -> Stage:
+    layer = ops[i]
+    before, after, pool = split_after(ops[i + 1 : end], f"layer {layer.name}")
     source_shape, out_shape = shapes[i], shapes[end]
     pad = following.padding[0] if isinstance(following, g.Conv) else 0
     if isinstance(following, g.Conv) and following.padding[0] != following.padding[1]:
