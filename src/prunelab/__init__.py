@@ -2,6 +2,7 @@
 
 From Python (docs/api.md)::
 
+    prunelab.train(model, (x, y), epochs=2)                  # dense training first
     mask = prunelab.prune(model, (x, y), sparsity=0.9)       # or Pruner(...).step(optimizer) in your loop
     codebooks = prunelab.quantize(model, mask, (x, y))
     prunelab.save(model, "model.plc", codebooks, input_shape=x.shape[1:])
@@ -28,7 +29,8 @@ __version__ = "0.1.0"
 _API = {"accuracy": "prunelab.api.data", "export_c": "prunelab.api.files", "export_onnx": "prunelab.api.files",
         "file_input_shape": "prunelab.api.files", "load": "prunelab.api.files", "quantize": "prunelab.api.files",
         "save": "prunelab.api.files", "Pruner": "prunelab.api.pruning", "prune": "prunelab.api.pruning",
-        "Mask": "prunelab.pruning.mask", "SharedWeights": "prunelab.training.weight_sharing"}
+        "Mask": "prunelab.pruning.mask", "SharedWeights": "prunelab.training.weight_sharing",
+        "train": "prunelab.api.training"}
 
 __all__ = sorted(_API)
 

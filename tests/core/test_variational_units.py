@@ -217,7 +217,7 @@ def test_the_python_api_prunes_with_it():
     torch.manual_seed(0)
     model = models.build("lenet-300-100")
     x, y = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
-    mask = prunelab.prune(model, (x, y), 0.9, method="svd-units", epochs=2, lr=0.01)
+    mask = prunelab.prune(model, (x, y), method="svd-units", epochs=2, lr=0.01)
     assert all(torch.all(p[~mask[n]] == 0) for n, p in model.named_parameters() if n in mask)
 
 

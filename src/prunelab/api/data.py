@@ -129,6 +129,7 @@ def input_shape_of(model: torch.nn.Module, example=None) -> tuple[int, ...]:
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, data, batch_size: int = 1000) -> float:
     """The fraction of ``data`` (a pair (x, y) or a DataLoader) that ``model`` classifies correctly."""
+    classes_of(model, data)  # one example first: a shape that does not fit is one line, not torch's error
     device = next(model.parameters()).device
     model.eval()
     pair = as_pair(data)

@@ -29,6 +29,9 @@ def quantize(model: torch.nn.Module, mask: Mask, data=None, *, conv_bits: int = 
     ``layers`` ({"fc1": 4}) gives named layers their own code width. BatchNorm layers are first
     folded into the layer before them (in place: they become nn.Identity), as the file stores the
     model. Returns the codebooks, which ``save`` needs."""
+    if not isinstance(mask, Mask):
+        raise PrunelabError(f"quantize needs the mask that prune returned (a prunelab.Mask), got "
+                            f"{type(mask).__name__}")
     for bits in (conv_bits, fc_bits):
         if not isinstance(bits, int) or not 1 <= bits <= 16:
             raise PrunelabError(f"code widths must be integers in 1..16, got {bits!r}")

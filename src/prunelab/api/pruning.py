@@ -98,17 +98,25 @@ class _NoState:
 _NO_STATE = _NoState()
 
 
-def prune(model: torch.nn.Module, data, sparsity: float, *, method: str = "magnitude", schedule: str = "iterative",
+def prune(model: torch.nn.Module, data, sparsity: float | None = None, *, method: str = "magnitude",
+          schedule: str = "iterative",
           rounds: int = 3, epochs: int = 1, lr: float = 0.01, momentum: float = 0.9, batch_size: int = 128,
           seed: int = 0, quality: float = 1.0, layers: str = "") -> Mask:
     """Prune ``model`` in place with prunelab's masked SGD loop: ``epochs`` of retraining per round
-    (gradual: in all) on ``data``, a pair (x, y) or a DataLoader. Returns the final mask."""
+    (gradual: in all) on ``data``, a pair (x, y) or a DataLoader. Returns the final mask. Sparse VD
+    (``svd``, ``svd-units``) chooses its own sparsity through its KL term and takes none."""
     check_training(batch_size, epochs, lr, momentum)
+    variational = methods.get(method).trainer == "variational"
+    if variational and sparsity is not None:
+        raise PrunelabError(f"method {method} chooses its own sparsity (its KL term prunes the weights it can): "
+                            f"leave sparsity out")
+    if not variational and sparsity is None:
+        raise PrunelabError(f"method {method} needs a sparsity, e.g. sparsity=0.9")
     if layers:
         for name, value in layer_targets(layers).items():
             check_sparsity(value)
     classes = classes_of(model, data)
-    if methods.get(method).trainer == "variational":
+    if variational:
         from prunelab.api.variational import prune_variational
 
         return prune_variational(model, data, epochs, lr, batch_size, seed, methods.get(method).variational)
