@@ -154,7 +154,7 @@ def test_an_os_error_the_library_does_not_wrap_is_one_line_from_the_command(caps
     def handler(args):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), "out/report.md")
 
-    monkeypatch.setattr(main.parser().__class__, "parse_args", lambda self, argv=None: SimpleNamespace(handler=handler))
+    monkeypatch.setattr(main, "parse", lambda argv=None: SimpleNamespace(handler=handler))
     assert main.main([]) == 2
     assert capsys.readouterr().err == "prunelab: error: out/report.md: Read-only file system\n"
 

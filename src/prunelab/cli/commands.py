@@ -105,10 +105,11 @@ def print_accuracy(summary):
 
 
 def register_evaluate(parser):
-    parser.add_argument("source", help="a run directory, a compressed file, or a .pt state_dict")
+    parser.add_argument("source", help="a run directory, a compressed file, a .pt state_dict or an .onnx file")
     parser.add_argument("--stage", choices=STAGES, help=STAGE_HELP)
     parser.add_argument("--model", help=MODEL_HELP)
-    parser.add_argument("--dataset", help="override the dataset (default: the run's, else mnist)")
+    parser.add_argument("--dataset", help="override the dataset: mnist, fashion-mnist or npz:FILE "
+                                          "(default: the run's or the file's, else mnist)")
     parser.add_argument("--data-dir", help="a folder holding the four official IDX files")
     parser.add_argument("--engine", default="torch", choices=("torch", "c", "reference"),
                         help="torch: PyTorch on the decoded model; c: the compact model's C export, built "
@@ -327,8 +328,9 @@ COMMANDS = {
     "train": (lambda p: register_pipeline(p, "dense", None), "train a dense model (a run's first stage)"),
     "prune": (lambda p: register_pipeline(p, "pruned", None), "train, then prune and retrain"),
     "run": (lambda p: register_pipeline(p, "all", "main"), "the main job: every stage end to end (preset 'main')"),
-    "evaluate": (register_evaluate, "test accuracy of a run's model or a saved model"),
-    "export": (register_export, "export a model with pruning made permanent (ONNX or state_dict)"),
+    "evaluate": (register_evaluate, "test accuracy of a run's model, a compressed file, a .pt or an .onnx, "
+                                    "in PyTorch, onnxruntime or the C engines"),
+    "export": (register_export, "export a model with pruning made permanent: ONNX, state_dict, or C (float or int8)"),
     "compress": (register_compress, "write a run's model (or rewrite an older file) as a compact Deep Compression file"),
     "decompress": (register_decompress, "check and decode a compressed file (optionally to a state_dict)"),
     "calibrate": (register_calibrate, "measure activation ranges on training images for the integer engine"),

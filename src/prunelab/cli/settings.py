@@ -12,6 +12,14 @@ STAGE_HELP = ("a run directory's model: dense, pruned, or quantized (its compres
 MODEL_HELP = ("architecture of a .pt file, or of a compressed file made from your own model "
               "(MODULE:FACTORY; a file's own name is used only when it is a built-in model)")
 
+# the choices the run flags' help lists: written out, since the registries import torch and --help
+# must not wait for it; tests/core/test_cli_help.py checks them against the registries
+CHOICES = {"model": ("lenet5", "lenet5-1998", "lenet5-caffe", "lenet-300-100", "mcu-cnn", "mcu-cnn-s2",
+                     "mcu-cnn-wide", "mcu-cnn-deep", "MODULE:FACTORY"),
+           "dataset": ("mnist", "fashion-mnist", "npz:FILE"),
+           "method": ("magnitude", "global", "std", "course", "svd", "svd-units", "random"),
+           "backend": ("prunelab", "torch"), "schedule": ("oneshot", "iterative", "gradual")}
+
 # flag -> dotted setting
 SHORTCUTS = {
     "model": "model", "dataset": "data.dataset", "data_dir": "data.data_dir", "seed": "seed",
@@ -29,7 +37,8 @@ def add_arguments(parser, default_preset: str | None = None) -> None:
                         help="override any setting, e.g. --set train.lr=0.02 (repeatable)")
     parser.add_argument("--runs-dir", help="where runs go (default: ./runs or $PRUNELAB_RUNS_DIR)")
     for flag in SHORTCUTS:
-        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"same as --set {SHORTCUTS[flag]}=...")
+        listed = f": {', '.join(CHOICES[flag])}" if flag in CHOICES else ""
+        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, help=f"same as --set {SHORTCUTS[flag]}=...{listed}")
 
 
 def build_config(args) -> RunConfig:
