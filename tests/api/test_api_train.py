@@ -60,3 +60,18 @@ def test_accuracy_on_data_of_the_wrong_shape_is_one_line():
     x, y = blobs()
     with pytest.raises(PrunelabError, match="does not fit Sequential"):
         prunelab.accuracy(mlp(), (x[:, :5], y))
+
+
+def test_a_terminal_gets_a_progress_bar_with_the_epoch_and_sparsity_and_a_pipe_none(capsys, monkeypatch):
+    import sys
+
+    data = blobs()
+    prunelab.prune(mlp(), data, 0.5, epochs=1, rounds=2)
+    assert capsys.readouterr().err == ""  # not a terminal: silent
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    prunelab.train(mlp(), data, epochs=1)
+    prunelab.prune(mlp(), data, 0.5, epochs=1, rounds=2)
+    prunelab.prune(mlp(), data, 0.5, epochs=1, rounds=2, progress=False)
+    err = capsys.readouterr().err
+    assert "train 1/1" in err and "prune 1/2 sparsity" in err and "prune 2/2 sparsity" in err
+    assert err.count("prune 2/2") == 1  # progress=False: no bar

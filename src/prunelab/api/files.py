@@ -23,7 +23,7 @@ from prunelab.training.weight_sharing import CentroidOptimizer, SharedWeights, l
 
 def quantize(model: torch.nn.Module, mask: Mask, data=None, *, conv_bits: int = 8, fc_bits: int = 5,
              layers: dict | None = None, epochs: int = 1, lr: float = 0.0005, momentum: float = 0.9,
-             batch_size: int = 128, init: str = "linear", seed: int = 0) -> SharedWeights:
+             batch_size: int = 128, init: str = "linear", seed: int = 0, progress: bool = True) -> SharedWeights:
     """Trained quantization (Han, Mao & Dally 2016, section 3) in place: k-means per layer on the
     surviving weights, then ``epochs`` of centroid fine-tuning on ``data`` (none when data is None).
     ``layers`` ({"fc1": 4}) gives named layers their own code width. BatchNorm layers are first
@@ -43,8 +43,9 @@ def quantize(model: torch.nn.Module, mask: Mask, data=None, *, conv_bits: int = 
         classes = classes_of(model, data)
         optimizer = CentroidOptimizer(model, shared, lr, momentum)
         generator = torch.Generator().manual_seed(seed)
-        for _ in range(epochs):
-            train_batches(model, optimizer, batches(data, batch_size, generator, classes))
+        for epoch in range(epochs):
+            train_batches(model, optimizer, batches(data, batch_size, generator, classes),
+                          progress=f"quantize {epoch + 1}/{epochs}" if progress else None)
     return shared
 
 

@@ -101,7 +101,7 @@ _NO_STATE = _NoState()
 def prune(model: torch.nn.Module, data, sparsity: float | None = None, *, method: str = "magnitude",
           schedule: str = "iterative",
           rounds: int = 3, epochs: int = 1, lr: float = 0.01, momentum: float = 0.9, batch_size: int = 128,
-          seed: int = 0, quality: float = 1.0, layers: str = "") -> Mask:
+          seed: int = 0, quality: float = 1.0, layers: str = "", progress: bool = True) -> Mask:
     """Prune ``model`` in place with prunelab's masked SGD loop: ``epochs`` of retraining per round
     (gradual: in all) on ``data``, a pair (x, y) or a DataLoader. Returns the final mask. Sparse VD
     (``svd``, ``svd-units``) chooses its own sparsity through its KL term and takes none."""
@@ -119,16 +119,18 @@ def prune(model: torch.nn.Module, data, sparsity: float | None = None, *, method
     if variational:
         from prunelab.api.variational import prune_variational
 
-        return prune_variational(model, data, epochs, lr, batch_size, seed, methods.get(method).variational)
+        return prune_variational(model, data, epochs, lr, batch_size, seed, methods.get(method).variational,
+                                 progress=method if progress else None)
     total_epochs = epochs * (1 if schedule != "iterative" or methods.get(method).one_round else rounds)
     per_epoch = steps_per_epoch(data, batch_size)
     pruner = Pruner(model, sparsity, method=method, schedule=schedule, steps=total_epochs * per_epoch,
                     rounds=rounds, quality=quality, layers=layers)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     generator = torch.Generator().manual_seed(seed)
-    for _ in range(total_epochs):
+    for epoch in range(total_epochs):
+        label = f"prune {epoch + 1}/{total_epochs} sparsity {pruner.mask.sparsity():.3f}" if progress else None
         train_batches(model, optimizer, batches(data, batch_size, generator, classes),
-                      after_step=lambda m, o: pruner.step(o))
+                      after_step=lambda m, o: pruner.step(o), progress=label, total=per_epoch)
         if pruner.method.enforce == "epoch":
             pruner.end_epoch()
     return pruner.finish()

@@ -4,7 +4,7 @@ batches in a seeded order), on the user's data."""
 
 import torch
 
-from prunelab.api.data import batches, check_training, classes_of
+from prunelab.api.data import batches, check_training, classes_of, steps_per_epoch
 from prunelab.errors import PrunelabError
 from prunelab.training.loop import train_batches
 from prunelab.training.schedule import lr_at, set_lr
@@ -13,9 +13,11 @@ SCHEDULES = ("constant", "cosine")
 
 
 def train(model: torch.nn.Module, data, *, epochs: int = 1, lr: float = 0.05, momentum: float = 0.9,
-          weight_decay: float = 0.0, batch_size: int = 128, schedule: str = "cosine", seed: int = 0) -> list[float]:
+          weight_decay: float = 0.0, batch_size: int = 128, schedule: str = "cosine", seed: int = 0,
+          progress: bool = True) -> list[float]:
     """Train ``model`` in place for ``epochs`` on ``data`` (a pair (x, y) or a DataLoader); returns the
-    mean training loss of each epoch. The model is left in eval mode."""
+    mean training loss of each epoch. The model is left in eval mode. ``progress``: a bar on stderr
+    (epoch, loss) when it is a terminal."""
     check_training(batch_size, epochs, lr, momentum)
     if schedule not in SCHEDULES:
         raise PrunelabError(f"schedule must be one of {', '.join(SCHEDULES)}, not {schedule!r}")
@@ -27,6 +29,16 @@ def train(model: torch.nn.Module, data, *, epochs: int = 1, lr: float = 0.05, mo
     losses = []
     for epoch in range(epochs):
         set_lr(optimizer, lr_at(epoch, epochs, lr, schedule))
-        losses.append(train_batches(model, optimizer, batches(data, batch_size, generator, classes))["train_loss"])
+        label = f"train {epoch + 1}/{epochs}" if progress else None
+        losses.append(train_batches(model, optimizer, batches(data, batch_size, generator, classes), progress=label,
+                                    total=_total(data, batch_size))["train_loss"])
     model.eval()
     return losses
+
+
+def _total(data, batch_size: int) -> int | None:
+    """Batches an epoch, for the progress bar (None: a loader without a length)."""
+    try:
+        return steps_per_epoch(data, batch_size)
+    except PrunelabError:
+        return None

@@ -15,7 +15,7 @@ from prunelab.training.loop import train_batches
 
 
 def prune_variational(model: torch.nn.Module, data, epochs: int, lr: float, batch_size: int, seed: int,
-                      make=variational.make_variational) -> Mask:
+                      make=variational.make_variational, progress: str | None = None) -> Mask:
     noisy = make(model)
     optimizer = torch.optim.Adam(noisy.parameters(), lr=lr)
     pair = as_pair(data)
@@ -25,7 +25,8 @@ def prune_variational(model: torch.nn.Module, data, epochs: int, lr: float, batc
     for epoch in range(epochs):
         weight = min(1.0, (epoch + 1) / warmup)
         train_batches(noisy, optimizer, batches(data, batch_size, generator),
-                      extra_loss=lambda m: weight * variational.total_kl(m) / count)
+                      extra_loss=lambda m: weight * variational.total_kl(m) / count,
+                      progress=progress and f"prune ({progress}) {epoch + 1}/{epochs}")
     mask = Mask(variational.masks_of(noisy))
     model.load_state_dict(variational.plain_state_dict(noisy))
     return mask

@@ -53,7 +53,8 @@ def train_batches(model, optimizer, batches, after_step=None, scheduler=None, pr
     model.train()
     total_loss, seen, start = 0.0, 0, time.perf_counter()
     quiet = progress is None or not sys.stderr.isatty()
-    for x, y in tqdm(batches, desc=progress, leave=False, disable=quiet, unit="batch", total=total):
+    bar = tqdm(batches, desc=progress, leave=False, disable=quiet, unit="batch", total=total)
+    for x, y in bar:
         x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True).long()
         optimizer.zero_grad(set_to_none=True)
@@ -69,6 +70,8 @@ def train_batches(model, optimizer, batches, after_step=None, scheduler=None, pr
             scheduler.step()
         total_loss += float(loss.detach()) * len(y)
         seen += len(y)
+        if not quiet and bar.n % 20 == 0:
+            bar.set_postfix_str(f"loss {total_loss / seen:.4f}", refresh=False)
     if not seen:
         raise PrunelabError("no training data: the batches are empty")
     return {"train_loss": total_loss / seen, "train_seconds": time.perf_counter() - start}
