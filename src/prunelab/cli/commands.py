@@ -83,11 +83,12 @@ def format_compaction(summary: dict) -> str:
 
 def format_storage(rows) -> str:
     """Han et al.'s per-layer storage table (Deep Compression, Table 2 layout)."""
-    lines = [f"{'layer':<6} {'kept':>7} {'kept %':>7} {'weight bits':>12} {'index bits':>11} "
+    width = max([6] + [len(r["layer"]) for r in rows])  # a user's layer names can be long
+    lines = [f"{'layer':<{width}} {'kept':>7} {'kept %':>7} {'weight bits':>12} {'index bits':>11} "
              f"{'size %':>15} {'x':>11}",
-             f"{'':<6} {'':>7} {'':>7} {'(->Huffman)':>12} {'(->Huffman)':>11} {'(->Huffman)':>15} {'(->Huffman)':>11}"]
+             f"{'':<{width}} {'':>7} {'':>7} {'(->Huffman)':>12} {'(->Huffman)':>11} {'(->Huffman)':>15} {'(->Huffman)':>11}"]
     for r in rows:
-        lines.append(f"{r['layer']:<6} {r['kept']:>7,} {r['density_pct']:>6.2f}% "
+        lines.append(f"{r['layer']:<{width}} {r['kept']:>7,} {r['density_pct']:>6.2f}% "
                      f"{r['weight_bits']:>4.1f}->{r['weight_bits_huffman']:<4.1f}   "
                      f"{r['index_bits']:>3.1f}->{r['index_bits_huffman']:<4.1f}  "
                      f"{r['size_pct']:>6.2f}->{r['size_pct_huffman']:<6.2f}  "

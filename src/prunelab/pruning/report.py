@@ -56,8 +56,9 @@ def layer_table(model: nn.Module, mask: Mask, input_shape=(1, 28, 28)) -> list[d
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = [f"{'layer':<8} {'weights':>9} {'kept':>9} {'kept %':>7} {'MACs dense':>11} {'MACs pruned':>12}"]
+    width = max([8] + [len(r["layer"]) for r in rows])  # a user's layer names can be long: 'block2.shortcut.0'
+    lines = [f"{'layer':<{width}} {'weights':>9} {'kept':>9} {'kept %':>7} {'MACs dense':>11} {'MACs pruned':>12}"]
     for r in rows:
-        lines.append(f"{r['layer']:<8} {r['weights']:>9,} {r['kept']:>9,} {100 * r['density']:>6.2f}% "
+        lines.append(f"{r['layer']:<{width}} {r['weights']:>9,} {r['kept']:>9,} {100 * r['density']:>6.2f}% "
                      f"{r['macs_dense']:>11,} {r['macs_pruned']:>12,}")
     return "\n".join(lines)
