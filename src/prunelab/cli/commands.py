@@ -66,6 +66,8 @@ def pipeline(args, stop: str):
     if "compressed" in summary:
         c, where = summary["compressed"], summary["evaluated_on"]
         print(format_storage(c["table"]))
+        print("(kept: the weights the file stores: compaction drops the weights of units nothing reads, so it can "
+              "be fewer than the pruned model's)")
         print(f"compressed file: {Path(summary['run_dir']) / c['file']}")
         print(f"compressed file {c['file_bytes']:,} bytes vs dense fp32 {c['dense_bytes']:,} bytes: "
               f"{c['ratio']:.1f}x smaller; accuracy from the decoded file {100 * c[f'{where}_accuracy']:.2f}% "
@@ -77,8 +79,9 @@ def pipeline(args, stop: str):
 def format_compaction(summary: dict) -> str:
     """One line: the architecture before and after compaction and the MACs per image."""
     return (f"compact architecture {summary['architecture']} -> {summary['compact_architecture']}: "
-            f"MACs per image {summary['macs_dense']:,} -> {summary['macs_compact_dense']:,} "
-            f"(counting nonzero weights only: {summary['macs_nonzero']:,} -> {summary['macs_compact_nonzero']:,})")
+            f"MACs per image with every weight of the layers {summary['macs_dense']:,} -> "
+            f"{summary['macs_compact_dense']:,} (dead units dropped; on nonzero weights only: "
+            f"{summary['macs_nonzero']:,} -> {summary['macs_compact_nonzero']:,})")
 
 
 def format_storage(rows) -> str:
@@ -102,7 +105,8 @@ def print_accuracy(summary):
         if stage in summary:
             s = summary[stage]
             print(f"{stage:<7} {where} accuracy {100 * s[f'{where}_accuracy']:.2f}% ({s[f'{where}_errors']} errors)  "
-                  f"weights {s['weights_nonzero']:,}/{s['weights_total']:,}  MACs {s['macs']:,}")
+                  f"nonzero weights {s['weights_nonzero']:,}/{s['weights_total']:,}  "
+                  f"MACs on nonzero weights {s['macs']:,}")
 
 
 def register_evaluate(parser):
