@@ -89,13 +89,9 @@ def _chain(plan: Schedule, ops: list, value: int) -> int:
             plan.steps.append(Step("sum" if op.kind == "add" else "join", outs, target))
             value, i = target, i + 1
             continue
-        j = i + 1
+        j = i + 1  # a layer and what follows it, or what follows a merge, up to the next layer or merge
         while j < len(ops) and not isinstance(ops[j], (g.Conv, g.Dense, g.Merge)):
             j += 1
-        if not isinstance(op, g.WEIGHTED):  # what follows a merge (or starts the graph) before a layer
-            j = i
-            while j < len(ops) and not isinstance(ops[j], (g.Conv, g.Dense, g.Merge)):
-                j += 1
         target = _new(plan, g.chain_shape(ops[i:j], plan.shapes[value]))
         plan.steps.append(Step("layer" if isinstance(op, g.WEIGHTED) else "post", [value], target, tuple(ops[i:j])))
         value, i = target, j
