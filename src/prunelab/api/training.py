@@ -26,12 +26,12 @@ def train(model: torch.nn.Module, data, *, epochs: int = 1, lr: float = 0.05, mo
     classes = classes_of(model, data)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    losses = []
+    losses, total = [], _total(data, batch_size)
     for epoch in range(epochs):
         set_lr(optimizer, lr_at(epoch, epochs, lr, schedule))
         label = f"train {epoch + 1}/{epochs}" if progress else None
         losses.append(train_batches(model, optimizer, batches(data, batch_size, generator, classes), progress=label,
-                                    total=_total(data, batch_size))["train_loss"])
+                                    total=total)["train_loss"])
     model.eval()
     return losses
 

@@ -38,12 +38,12 @@ def calibrate(args):
     if count < 1:
         raise PrunelabError(f"--images must be at least 1, got {count}")
     calibrated, used = with_calibration(compressed, args.model, args.dataset, args.data_dir, count)
-    if stored_ranges(calibrated) is None:
+    ranges = stored_ranges(calibrated)
+    if ranges is None:
         raise PrunelabError("this model has residual adds or concatenations, which the integer engine does not "
                             "run yet: there is nothing to calibrate")
     write_bytes(args.output, calibrated.to_bytes())
     CompressedModel.read(args.output)  # verify what was written
-    ranges = stored_ranges(calibrated)
     print(f"calibrated on {used:,} training images: "
           + ", ".join(f"{name} {value:.3g}" for name, value in ranges.items()))
     print(f"wrote {args.output}")
@@ -86,16 +86,13 @@ def int_plan_of(source: str, model_name=None, scales: str | None = None):
 
     path = _file_of(source)
     compressed = CompressedModel.read(path)
-    graph = compact_graph(compressed, model_name)
-    if not graph.is_chain():
-        raise PrunelabError(f"{path}: the integer engine runs a chain of layers; this model's residual adds or "
-                            f"concatenations are not supported there yet (the float C export runs them)")
-    ranges = stored_ranges(compressed)
-    if ranges is None:
-        raise PrunelabError(f"{path} holds no calibration for the integer engine; run "
-                            f"`prunelab calibrate {path} --output CALIBRATED.plc` first")
     try:
-        plan = int_plan(graph, ranges, scales or "layer")
+        graph = compact_graph(compressed, model_name)
+        ranges = stored_ranges(compressed)
+        if ranges is None and graph.is_chain():  # a graph that branches gets int_plan's own refusal instead
+            raise PrunelabError(f"it holds no calibration for the integer engine; run "
+                                f"`prunelab calibrate {path} --output CALIBRATED.plc` first")
+        plan = int_plan(graph, ranges or {}, scales or "layer")
     except PrunelabError as exc:
         raise PrunelabError(f"{path}: {exc}") from None
     return plan, model_name or compressed.model, compressed.metadata.get("dataset")

@@ -124,8 +124,8 @@ def int_plan(graph: g.Graph, ranges: dict, scales: str = "layer") -> IntPlan:
         out_scale = (float(limit) or 1.0) / target_range[1]  # 0: the stage outputs 0 on every image
         window = prod(stage.pool.size) if stage.pool is not None and stage.pool.kind == "avg" else 1
         if scales == "channel":
-            rows = [_requantizer(acc_scale[o] / (out_scale * window), _bound(weight[o:o + 1], bias_q[o:o + 1],
-                                                                            source_range) * window, stage.layer.name)
+            row_bounds = _row_bounds(weight, bias_q, source_range)
+            rows = [_requantizer(acc_scale[o] / (out_scale * window), int(row_bounds[o]) * window, stage.layer.name)
                     for o in range(len(bias_q))]
             multiplier, shift = (np.array(column, np.int64) for column in zip(*rows))
         else:
@@ -146,12 +146,17 @@ def _int8_weights(layer, per_channel: bool = False) -> tuple[np.ndarray, np.ndar
     return codes.astype(np.int64), scale
 
 
-def _bound(weight: np.ndarray, bias: np.ndarray, value_range: tuple[int, int]) -> int:
-    """The largest |partial sum| any unit can reach, in any order of its terms, for any input with
+def _row_bounds(weight: np.ndarray, bias: np.ndarray, value_range: tuple[int, int]) -> np.ndarray:
+    """Per unit, the largest |partial sum| it can reach, in any order of its terms, for any input with
     values in ``value_range``: |bias| + sum |w| max(|lo|, |hi|)."""
     largest = max(abs(value_range[0]), abs(value_range[1]))
     rows = np.abs(weight.reshape(weight.shape[0], -1))
-    return int((np.abs(bias) + rows.sum(1) * largest).max())
+    return np.abs(bias) + rows.sum(1) * largest
+
+
+def _bound(weight: np.ndarray, bias: np.ndarray, value_range: tuple[int, int]) -> int:
+    """The largest of ``_row_bounds``: what any unit of the layer can reach."""
+    return int(_row_bounds(weight, bias, value_range).max())
 
 
 def _requantizer(ratio: float, bound: int, name: str) -> tuple[int, int]:

@@ -79,7 +79,7 @@ def _chain(spec, shapes: dict, where: str, depth: int, count: list) -> list:
     return ops
 
 
-def _op(entry, shapes: dict, where: str, depth: int = 0, count: list | None = None):
+def _op(entry, shapes: dict, where: str, depth: int, count: list):
     kind = entry.get("op") if isinstance(entry, dict) else None
     fields = {"conv": {"op", "name", "stride", "padding", "groups"}, "dense": {"op", "name"}, "relu": {"op"},
               "tanh": {"op"}, "flatten": {"op"}, "pool": {"op", "kind", "size", "stride"},

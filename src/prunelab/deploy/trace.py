@@ -57,7 +57,7 @@ def trace(model: nn.Module, input_shape=(1, 28, 28)) -> Graph:
     ops, _, stop, _ = walker.walk(inputs[0], tuple(input_shape))
     if stop.op != "output":
         raise PrunelabError(f"{stop.name} adds or joins values that do not branch from one input")
-    if len(stop.args[0:1]) != 1 or isinstance(stop.args[0], (tuple, list, dict)):
+    if isinstance(stop.args[0], (tuple, list, dict)):
         raise PrunelabError(f"{type(model).__name__} returns more than one value; one tensor of scores is supported")
     names = [op.name for op in g.each_op(ops) if isinstance(op, g.WEIGHTED)]
     for name in names:
@@ -171,8 +171,7 @@ def _is_merge(node) -> bool:
 
 def _merge_kind(node) -> str:
     if node.target in _ADDS:
-        args = node.args if node.op == "call_function" else node.args
-        if len(args) != 2 or not all(isinstance(a, torch.fx.Node) for a in args) or node.kwargs:
+        if len(node.args) != 2 or not all(isinstance(a, torch.fx.Node) for a in node.args) or node.kwargs:
             raise PrunelabError(f"{node.name}: an add is supported between two tensors (a residual), without alpha")
         return "add"
     values = node.args[0] if node.args else node.kwargs.get("tensors")
